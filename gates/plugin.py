@@ -1,0 +1,343 @@
+"""ragate's pytest plugin: ``pytest -m gate --gate-env {ci,staging,prod}``.
+
+The gate suites in ``quality/`` ask for two fixtures: ``gate_case`` (one item per case,
+parametrized here with the case ids of the selected profile) and ``gate_metric`` (one
+aggregate item per metric). Both read a :class:`~gates.engine.GateRun` computed once
+per session, before the first gate item runs; the items only assert.
+
+Per-case and per-gate results travel to the controller on ``item.user_properties``,
+so the summary table, the reports and the tracking run are built in one place, also
+under pytest-xdist (workers write no files).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gates.profile import ENVIRONMENTS, GateProfile
+from gates.verdict import GateResult
+from rag.errors import UsageError
+
+ENV_VARIABLE = "RAGATE_GATE_ENV"
+CASE_PROPERTY = "ragate.case"
+GATES_PROPERTY = "ragate.gates"
+RUN_PROPERTY = "ragate.run"
+
+
+@dataclass
+class GateSession:
+    """Session state of the plugin (kept in ``config.stash``)."""
+
+    env: str
+    profile_arg: str
+    report_dir: Path
+    use_cache: bool
+    root: Path
+    profile: GateProfile | None = None
+    run: Any = None  # GateRun, built on first use
+    # Filled from test reports on the controller:
+    gates: dict[str, GateResult] = field(default_factory=dict)
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_info: dict[str, Any] = field(default_factory=dict)
+    gate_items: int = 0
+    report_paths: list[Path] = field(default_factory=list)
+    passed: bool | None = None
+
+    def load_profile(self) -> GateProfile:
+        if self.profile is None:
+            from gates.profile import load_profile
+
+            self.profile = load_profile(self.profile_arg, self.root)
+        return self.profile
+
+
+SESSION_KEY = pytest.StashKey[GateSession]()
+
+
+def _gate_env(value: str) -> str:
+    if value not in ENVIRONMENTS:
+        raise pytest.UsageError(f"--gate-env: {value!r} is not one of {', '.join(ENVIRONMENTS)}")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ragate", "ragate quality gates")
+    group.addoption(
+        "--gate-env",
+        type=_gate_env,
+        default=None,
+        help=f"threshold profile to gate with: {', '.join(ENVIRONMENTS)} (default: ${ENV_VARIABLE} or ci)",
+    )
+    group.addoption(
+        "--gate-profile", default=None, metavar="FILE.yaml", help="a profile file instead of --gate-env's"
+    )
+    group.addoption(
+        "--gate-report",
+        default="reports",
+        metavar="DIR",
+        help="where gate-report.json/.md go (default: reports)",
+    )
+    group.addoption(
+        "--gate-no-cache", action="store_true", help="ignore and do not write the generation/judgment cache"
+    )
+
+
+def _selects_gates(config: pytest.Config) -> bool:
+    markexpr = config.getoption("markexpr", "") or ""
+    return bool(re.search(r"(?<!not )\bgate\b", markexpr))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gate: a quality gate item (selected with -m gate)")
+    env = config.getoption("gate_env") or os.environ.get(ENV_VARIABLE) or "ci"
+    if env not in ENVIRONMENTS:
+        raise pytest.UsageError(f"${ENV_VARIABLE}: {env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    from rag.config import find_project_root
+
+    session = GateSession(
+        env=env,
+        profile_arg=config.getoption("gate_profile") or env,
+        report_dir=Path(config.getoption("gate_report")),
+        use_cache=not config.getoption("gate_no_cache"),
+        root=find_project_root(Path(str(config.rootpath))),
+    )
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(GateReporter(config), "ragate-gate-reporter")
+    explicit = (
+        config.getoption("gate_env") or config.getoption("gate_profile") or os.environ.get(ENV_VARIABLE)
+    )
+    if explicit or _selects_gates(config):
+        try:
+            session.load_profile()  # validated at start: a bad profile stops the run at once
+        except UsageError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+
+
+def _session(config: pytest.Config) -> GateSession:
+    return config.stash[SESSION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "gate_case" not in metafunc.fixturenames:
+        return
+    from gates.engine import load_cases
+
+    session = _session(metafunc.config)
+    metric = _module_metric(metafunc.module)
+    try:
+        profile = session.load_profile()
+        cases = [c for c in load_cases(profile, session.root) if metric in c.metrics]
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    metafunc.parametrize("gate_case", [c.id for c in cases], ids=[c.id for c in cases], indirect=True)
+
+
+def _module_metric(module: Any) -> str:
+    metric = getattr(module, "METRIC", None)
+    if not isinstance(metric, str):
+        raise pytest.UsageError(f"{module.__file__}: a gate suite must set METRIC = '<metric name>'")
+    return metric
+
+
+@pytest.fixture(scope="session")
+def gate_run(request: pytest.FixtureRequest) -> Any:
+    """The session's :class:`~gates.engine.GateRun` (generation and scoring happen here, once)."""
+    session = _session(request.config)
+    if session.run is None:
+        session.run = _compute_run(request.config, session)
+    return session.run
+
+
+def _compute_run(config: pytest.Config, session: GateSession) -> Any:
+    from filelock import FileLock
+
+    from gates.cache import Cache, NoCache
+    from gates.engine import DEFAULT_CHAIN, GateEngine, load_chain_factory
+    from rag.config import load_config, tool_table
+
+    rag_config = load_config(session.root)
+    cache_dir = rag_config.path(rag_config.cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = Cache(cache_dir / "gates.sqlite") if session.use_cache else NoCache()
+    spec = tool_table(session.root).get("gates", {}).get("chain", DEFAULT_CHAIN)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(message: str) -> None:
+        if reporter is not None and not hasattr(config, "workerinput"):
+            reporter.write_line(f"ragate: {message}")
+
+    engine = GateEngine(session.load_profile(), session.root, load_chain_factory(spec), cache, progress)
+    # Under xdist the first worker generates and fills the cache; the others wait and read it.
+    with FileLock(str(cache_dir / "gates.lock")):
+        return engine.run()
+
+
+@dataclass(frozen=True)
+class CaseCheck:
+    """What a per-case gate item asserts."""
+
+    metric: str
+    case_id: str
+    question: str
+    answer: str | None
+    value: float | None
+    threshold: float
+    direction: str
+    reason: str
+    passed: bool
+    # The metric's aggregate gate passes anyway: this case's failure is within its rules.
+    tolerated: bool
+
+    def explain(self) -> str:
+        op = ">=" if self.direction == "higher_is_better" else "<="
+        value = "unscored" if self.value is None else f"{self.value:.3f}"
+        return (
+            f"{self.metric} for case {self.case_id}: {value} (needs {op} {self.threshold:g})\n"
+            f"  question: {self.question}\n  answer:   {self.answer}\n  reason:   {self.reason}"
+        )
+
+
+@pytest.fixture
+def gate_case(request: pytest.FixtureRequest, gate_run: Any) -> CaseCheck:
+    """One case of the running gate suite's metric, with its score and threshold."""
+    from gates.metrics.base import get_metric, passes
+
+    metric_name = _module_metric(request.module)
+    result = gate_run.case(request.param)
+    metric = get_metric(metric_name)
+    score = result.scores.get(metric_name)
+    value = score.value if score else None
+    threshold = gate_run.thresholds[metric_name]
+    passed = value is not None and passes(metric, value, threshold)
+    check = CaseCheck(
+        metric=metric_name,
+        case_id=result.case.id,
+        question=result.case.question,
+        answer=(result.answer or {}).get("answer"),
+        value=value,
+        threshold=threshold,
+        direction=metric.direction,
+        reason=score.reason if score else (result.error or "not scored"),
+        passed=passed,
+        tolerated=all(g.passed for g in gate_run.gates_for(metric_name)),
+    )
+    record = result.to_dict()
+    record["metric"] = metric_name
+    request.node.user_properties.append((CASE_PROPERTY, record))
+    return check
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """What an aggregate gate item asserts: every rule of one metric."""
+
+    metric: str
+    gates: tuple[GateResult, ...]
+    flaky: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.gates) and all(g.passed for g in self.gates)
+
+    def explain(self) -> str:
+        lines = [g.describe() for g in self.gates] or [f"no gate rules ran for {self.metric}"]
+        if self.flaky:
+            lines.append(f"flaky across samples: {', '.join(self.flaky)}")
+        return "\n".join(lines)
+
+
+@pytest.fixture
+def gate_metric(request: pytest.FixtureRequest, gate_run: Any) -> MetricCheck:
+    """The aggregate gate results of the running suite's metric."""
+    metric_name = _module_metric(request.module)
+    if metric_name not in gate_run.profile.metrics:
+        pytest.skip(f"{metric_name} is not gated in profile {gate_run.profile.env}")
+    gates = tuple(gate_run.gates_for(metric_name))
+    request.node.user_properties.append((GATES_PROPERTY, [g.to_dict() for g in gates]))
+    request.node.user_properties.append((RUN_PROPERTY, _run_info(gate_run)))
+    return MetricCheck(metric_name, gates, tuple(gate_run.flaky.get(metric_name, [])))
+
+
+def _run_info(run: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from gates.metrics.base import get_metric
+
+    return {
+        "directions": {name: get_metric(name).direction for name in run.thresholds},
+        "env": run.profile.env,
+        "profile": str(run.profile.source),
+        "profile_sha256": run.profile.sha256,
+        "chain_version": run.chain_version,
+        "thresholds": run.thresholds,
+        "stats": asdict(run.stats),
+        "flaky": run.flaky,
+    }
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _session(config).gate_items = sum(1 for item in items if item.get_closest_marker("gate"))
+
+
+class GateReporter:
+    """Collects gate results from test reports; writes the summary and the reports.
+
+    Registered on every process; only the controller (not an xdist worker) writes.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.state = _session(config)
+        self.is_worker = hasattr(config, "workerinput")
+
+    def _gated(self) -> bool:
+        # Under xdist the controller collects nothing itself: the reports tell.
+        return bool(self.state.gate_items or self.state.gates or self.state.cases)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        state = self.state
+        for name, value in report.user_properties:
+            if name == CASE_PROPERTY:
+                record = state.cases.setdefault(
+                    value["id"], {k: v for k, v in value.items() if k != "metric"}
+                )
+                record["scores"].update(value["scores"])
+                record["reasons"].update(value["reasons"])
+            elif name == GATES_PROPERTY:
+                for data in value:
+                    gate = GateResult.from_dict(data)
+                    state.gates[gate.name] = gate
+            elif name == RUN_PROPERTY:
+                state.run_info = value
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or not self._gated():
+            return
+        from gates.report import build_report, write_reports
+
+        state = self.state
+        report = build_report(state.env, state.gates, state.cases, state.run_info)
+        state.report_paths = write_reports(report, state.report_dir)
+        state.passed = report["passed"]
+        if not report["passed"] and session.exitstatus == pytest.ExitCode.OK:
+            # Fail closed: a run that gated nothing, or whose gates failed, is not a pass.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if self.is_worker or not self._gated():
+            return
+        from gates.report import summary_lines
+
+        state = self.state
+        terminalreporter.section(f"ragate gates (env: {state.env})")
+        for line, colour in summary_lines(state.gates, state.run_info, state.report_paths):
+            terminalreporter.write_line(line, **({colour: True} if colour else {}))

@@ -1,0 +1,171 @@
+"""Threshold profiles: one YAML file per environment (``ci``, ``staging``, ``prod``).
+
+A profile says which datasets (and which slice of them) run, how often each case is
+sampled, and per metric the per-case threshold and the aggregate rules that gate
+promotion. It is validated when pytest starts; every problem names the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rag.errors import UsageError
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+ENVIRONMENTS = ("ci", "staging", "prod")
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GateRules(_Strict):
+    """Aggregate rules over one metric's per-case values; each set rule is one gate."""
+
+    min_mean: float | None = None
+    max_mean: float | None = None
+    min_pass_rate: Fraction | None = None
+    min_lower_bound: float | None = None
+    max_upper_bound: float | None = None
+    max_violations: Annotated[int, Field(ge=0)] | None = None
+    max_p95: Annotated[float, Field(ge=0.0)] | None = None
+    max_unscored_share: Fraction = 0.0
+
+    def active(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class MetricGate(_Strict):
+    """How one metric gates: a per-case threshold and aggregate rules."""
+
+    threshold: float | None = None
+    rules: GateRules = GateRules()
+    judge: Literal["offline"] = "offline"
+
+
+class Sample(_Strict):
+    """Which cases of a dataset run: all, a stratified subset, or a tag filter."""
+
+    per_tag: Annotated[int, Field(ge=1)] | None = None
+    tags: list[str] | None = None
+    limit: Annotated[int, Field(ge=1)] | None = None
+
+
+class DatasetSpec(_Strict):
+    """A dataset file, how to read it, and which metrics judge it."""
+
+    name: str = Field(min_length=1)
+    path: Path
+    kind: Literal["golden", "adversarial"] = "golden"
+    sample: Sample = Sample()
+    metrics: list[str] | None = None
+
+
+class Sampling(_Strict):
+    """Repeated sampling: each case answered ``repeats`` times with different seeds."""
+
+    repeats: Annotated[int, Field(ge=1, le=20)] = 1
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+
+
+class GateProfile(_Strict):
+    """One environment's gate definition."""
+
+    env: str
+    description: str = ""
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    sampling: Sampling = Sampling()
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 2000
+    metrics: dict[str, MetricGate] = Field(min_length=1)
+    # Filled by load_profile: where it came from and what it was.
+    source: Path = Path("<memory>")
+    sha256: str = ""
+
+    @model_validator(mode="after")
+    def _datasets_unique(self) -> GateProfile:
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"datasets: names must be unique, got {names}")
+        return self
+
+    def metrics_for(self, dataset: DatasetSpec) -> list[str]:
+        return [m for m in self.metrics if dataset.metrics is None or m in dataset.metrics]
+
+
+def profile_path(env_or_path: str, profiles_dir: Path | None = None) -> Path:
+    """``ci``/``staging``/``prod`` name a shipped profile; anything else is a YAML path."""
+    if env_or_path.endswith((".yaml", ".yml")):
+        return Path(env_or_path)
+    return (profiles_dir or PROFILES_DIR) / f"{env_or_path}.yaml"
+
+
+def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None) -> GateProfile:
+    """Load and validate a profile; dataset paths resolve against the project ``root``."""
+    from gates.metrics.base import get_metric, metric_names
+
+    path = profile_path(env_or_path, profiles_dir)
+    if not path.is_file():
+        raise UsageError(
+            f"{path}: no such gate profile; use --gate-env {{{','.join(ENVIRONMENTS)}}} or a .yaml path"
+        )
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping with keys env, datasets, metrics")
+    try:
+        profile = GateProfile.model_validate(
+            data | {"source": path, "sha256": hashlib.sha256(raw).hexdigest()}
+        )
+    except ValidationError as exc:
+        raise UsageError(f"{path}: invalid gate profile:\n  " + "\n  ".join(_describe(exc))) from exc
+
+    known = metric_names()
+    for name, gate in profile.metrics.items():
+        if name not in known:
+            raise UsageError(f"{path}: metrics.{name}: unknown metric; known metrics: {', '.join(known)}")
+        # Every metric but latency (which has a unit, ms) scores in [0, 1].
+        if getattr(get_metric(name), "unit", None) is None:
+            _check_ranges(path, name, gate)
+    for i, dataset in enumerate(profile.datasets):
+        target = dataset.path if dataset.path.is_absolute() else root / dataset.path
+        if not target.is_file():
+            raise UsageError(f"{path}: datasets[{i}].path: dataset file {target} not found")
+        for name in dataset.metrics or []:
+            if name not in profile.metrics:
+                raise UsageError(
+                    f"{path}: datasets[{i}].metrics: {name!r} has no entry under metrics "
+                    f"(defined: {', '.join(profile.metrics)})"
+                )
+    return profile
+
+
+def _check_ranges(path: Path, name: str, gate: MetricGate) -> None:
+    if gate.threshold is not None and not 0.0 <= gate.threshold <= 1.0:
+        raise UsageError(f"{path}: metrics.{name}.threshold: {gate.threshold} is outside [0, 1]")
+    for key in ("min_mean", "max_mean", "min_lower_bound", "max_upper_bound"):
+        value = getattr(gate.rules, key)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UsageError(f"{path}: metrics.{name}.rules.{key}: {value} is outside [0, 1]")
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        elif err["type"] == "missing":
+            lines.append(f"{key}: missing key")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return lines

