@@ -218,6 +218,22 @@ def load_chain_factory(spec: str) -> Callable[[], Any]:
         raise UsageError(f"[tool.ragate.gates] chain: cannot import {spec!r}: {exc}") from exc
 
 
+def chain_version(chain: Any) -> dict[str, str]:
+    """What identifies a chain's answers: its ``version`` and, after ``prepare()`` (which
+    brings its index up to date), the hash of what it indexed."""
+    version = {k: str(v) for k, v in (getattr(chain, "version", {}) or {}).items()}
+    if hasattr(chain, "prepare"):
+        version["index"] = str(chain.prepare())
+    return version
+
+
+def configured_chain_factory(root: Path) -> Callable[[], Any]:
+    """The factory named by ``[tool.ragate.gates] chain`` (default ``rag.chain:build_chain``)."""
+    from rag.config import tool_table
+
+    return load_chain_factory(tool_table(root).get("gates", {}).get("chain", DEFAULT_CHAIN))
+
+
 def answer_to_dict(result: Any) -> dict[str, Any]:
     """Accept a RagAnswer-like object or a mapping from any team's chain."""
     data = result if isinstance(result, dict) else getattr(result, "__dict__", {})
@@ -263,9 +279,7 @@ class GateEngine:
         stats.cases = len(cases)
         start = time.perf_counter()
         chain = self.chain_factory()
-        version = dict(getattr(chain, "version", {}) or {})
-        if hasattr(chain, "prepare"):
-            version["index"] = str(chain.prepare())
+        version = chain_version(chain)
         stats.prepare_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -350,6 +364,8 @@ class GateEngine:
                     ground_truth=r.case.ground_truth,
                     answerable=r.case.answerable,
                     latency_ms=r.answer["latency_ms"],
+                    blocked=r.answer.get("blocked"),
+                    rail=r.answer.get("rail"),
                 )
                 todo.append((r, mc, judgment_key(metric, mc)))
             cached = self.cache.get_many("judgment", [k for _, _, k in todo])

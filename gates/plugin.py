@@ -47,6 +47,8 @@ class GateSession:
     run_info: dict[str, Any] = field(default_factory=dict)
     gate_items: int = 0
     report_paths: list[Path] = field(default_factory=list)
+    track: bool = True
+    tracking: str = ""
     passed: bool | None = None
 
     def load_profile(self) -> GateProfile:
@@ -86,6 +88,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--gate-no-cache", action="store_true", help="ignore and do not write the generation/judgment cache"
     )
+    group.addoption(
+        "--gate-no-track",
+        action="store_true",
+        help="do not log the run to MLflow (default: $MLFLOW_TRACKING_URI or .ragate/mlflow.db)",
+    )
 
 
 def _selects_gates(config: pytest.Config) -> bool:
@@ -105,6 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
         profile_arg=config.getoption("gate_profile") or env,
         report_dir=Path(config.getoption("gate_report")),
         use_cache=not config.getoption("gate_no_cache"),
+        track=not config.getoption("gate_no_track"),
         root=find_project_root(Path(str(config.rootpath))),
     )
     config.stash[SESSION_KEY] = session
@@ -158,21 +166,22 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
     from filelock import FileLock
 
     from gates.cache import Cache, NoCache
-    from gates.engine import DEFAULT_CHAIN, GateEngine, load_chain_factory
-    from rag.config import load_config, tool_table
+    from gates.engine import GateEngine, configured_chain_factory
+    from rag.config import load_config
 
     rag_config = load_config(session.root)
     cache_dir = rag_config.path(rag_config.cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cache_dir / "gates.sqlite") if session.use_cache else NoCache()
-    spec = tool_table(session.root).get("gates", {}).get("chain", DEFAULT_CHAIN)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(message: str) -> None:
         if reporter is not None and not hasattr(config, "workerinput"):
             reporter.write_line(f"ragate: {message}")
 
-    engine = GateEngine(session.load_profile(), session.root, load_chain_factory(spec), cache, progress)
+    engine = GateEngine(
+        session.load_profile(), session.root, configured_chain_factory(session.root), cache, progress
+    )
     # Under xdist the first worker generates and fills the cache; the others wait and read it.
     with FileLock(str(cache_dir / "gates.lock")):
         return engine.run()
@@ -328,6 +337,8 @@ class GateReporter:
         report = build_report(state.env, state.gates, state.cases, state.run_info)
         state.report_paths = write_reports(report, state.report_dir)
         state.passed = report["passed"]
+        if state.track:
+            state.tracking = _track(state, report)
         if not report["passed"] and session.exitstatus == pytest.ExitCode.OK:
             # Fail closed: a run that gated nothing, or whose gates failed, is not a pass.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -341,3 +352,17 @@ class GateReporter:
         terminalreporter.section(f"ragate gates (env: {state.env})")
         for line, colour in summary_lines(state.gates, state.run_info, state.report_paths):
             terminalreporter.write_line(line, **({colour: True} if colour else {}))
+        if state.tracking:
+            colour = "red" if state.tracking.startswith("tracking failed") else None
+            terminalreporter.write_line(f"ragate: {state.tracking}", **({colour: True} if colour else {}))
+
+
+def _track(state: GateSession, report: dict[str, Any]) -> str:
+    """Log the run to MLflow; a tracking failure is reported, never the verdict's."""
+    from gates.tracking import TrackingError, track_gate_run
+
+    try:
+        run = track_gate_run(state.root, report, state.report_paths)
+    except (TrackingError, UsageError) as exc:
+        return f"tracking failed (the verdict above stands): {exc}"
+    return f"tracked as MLflow run {run.run_id} in {run.uri} (model version {run.model_version})"

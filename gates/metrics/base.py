@@ -26,6 +26,8 @@ class MetricCase:
     ground_truth: str | None = None
     answerable: bool | None = None
     latency_ms: float | None = None
+    blocked: bool | None = None  # a guardrail refused the request
+    rail: str | None = None  # which rail fired
 
 
 @dataclass(frozen=True)

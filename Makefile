@@ -1,0 +1,44 @@
+# The project's commands, defined once. README, tox.ini, .ci/run and the GitHub
+# workflows call these targets; tests/test_workflows.py keeps them from drifting.
+#   make gate            set up, then run the quality gates (ENV=ci|staging|prod)
+#   make test            set up, then run the test suite with coverage
+#   make lint            ruff check + ruff format --check
+#   make secrets         scan the tree for committed secrets (detect-secrets)
+#   make lint-workflows  actionlint on .github/workflows
+#   make bench           run the benchmarks (JSON under benchmarks/results/)
+ENV ?= ci
+VENV := .venv
+BIN := $(VENV)/bin
+COVERAGE_MIN := 80
+# Offline by construction: no telemetry, no hub look-ups.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DEEPEVAL_TELEMETRY_OPT_OUT := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export NEMO_GUARDRAILS_NO_USAGE_STATS := 1
+export ANONYMIZED_TELEMETRY := False
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+
+.PHONY: setup gate test lint secrets lint-workflows bench
+
+setup:
+	@scripts/bootstrap
+
+gate: setup
+	$(BIN)/pytest -m gate --gate-env $(ENV) --gate-report reports
+
+test: setup
+	$(BIN)/pytest -m "not gate" --cov --cov-report=term --cov-report=xml --cov-fail-under=$(COVERAGE_MIN)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+secrets: setup
+	$(BIN)/python scripts/scan_secrets.py
+
+lint-workflows: setup
+	$(BIN)/actionlint .github/workflows/*.yml
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py

@@ -1,0 +1,40 @@
+"""Fail when a tracked file holds something that looks like a secret (detect-secrets).
+
+Labeled PII data and the tests of the PII metric hold *fictional* keys and cards on
+purpose: they are listed below, and nothing else is exempt.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Paths (regular expressions) whose secrets are fictional test data, on purpose.
+FICTIONAL = [
+    r"^datasets/calibration/",
+    r"^datasets/adversarial/",
+    r"^tests/test_metric_pii\.py$",
+    r"^tests/test_guardrails.*\.py$",
+    r"^gates/metrics/pii\.py$",
+]
+
+
+def main() -> int:
+    files = subprocess.run(["git", "ls-files"], check=True, capture_output=True, text=True).stdout.split()
+    cmd = [sys.executable, "-m", "detect_secrets", "scan", "--exclude-files", "|".join(FICTIONAL), *files]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    results = json.loads(out)["results"]
+    for path, found in sorted(results.items()):
+        for item in found:
+            print(f"{path}:{item['line_number']}: possible secret ({item['type']})")
+    if results:
+        print(f"secret scan: {sum(map(len, results.values()))} possible secrets; remove them or, if fictional, "
+              "add the path to FICTIONAL in scripts/scan_secrets.py", file=sys.stderr)
+        return 1
+    print(f"secret scan: {len(files)} tracked files, no secrets")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
