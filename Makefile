@@ -6,6 +6,7 @@
 #   make secrets         scan the tree for committed secrets (detect-secrets)
 #   make lint-workflows  actionlint on .github/workflows
 #   make bench           run the benchmarks (JSON under benchmarks/results/)
+#   make promote TO=staging|champion   move an MLflow alias onto this chain (gates must have passed)
 ENV ?= ci
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +20,7 @@ export NEMO_GUARDRAILS_NO_USAGE_STATS := 1
 export ANONYMIZED_TELEMETRY := False
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: setup gate test lint secrets lint-workflows bench
+.PHONY: setup gate test lint secrets lint-workflows bench promote
 
 setup:
 	@scripts/bootstrap
@@ -42,3 +43,6 @@ lint-workflows: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+promote: setup
+	$(BIN)/ragate promote --to $(TO)

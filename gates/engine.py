@@ -267,11 +267,20 @@ class GateEngine:
         self.chain_factory = chain_factory
         self.cache = cache
         self.progress = progress or (lambda message: None)
-        self.metrics: dict[str, Metric] = {name: get_metric(name) for name in profile.metrics}
+        self.metrics: dict[str, Metric] = {
+            name: self._metric(name, gate.judge) for name, gate in profile.metrics.items()
+        }
         self.thresholds = {
             name: gate.threshold if gate.threshold is not None else self.metrics[name].default_threshold
             for name, gate in profile.metrics.items()
         }
+
+    def _metric(self, name: str, judge: str) -> Metric:
+        if judge == "llm":  # the LLM-judge variant; fails here, naming the profile key, without a judge
+            from gates.metrics.llm_metrics import llm_metric
+
+            return llm_metric(name, self.root, where=f"{self.profile.source}: metrics.{name}.judge")
+        return get_metric(name)
 
     def run(self) -> GateRun:
         stats = RunStats()
@@ -304,8 +313,40 @@ class GateEngine:
                     self.profile.bootstrap_resamples,
                 )
             )
+        gates.extend(self._regression(results))
         verdict = Verdict(self.profile.env, str(self.profile.source), self.profile.sha256, tuple(gates))
         return GateRun(self.profile, results, verdict, self.thresholds, version, stats, self._flaky(results))
+
+    def _regression(self, results: list[CaseResult]) -> list[GateResult]:
+        """``max_regression`` rules: paired comparison with the champion's recorded scores."""
+        allowed = {
+            n: g.rules.max_regression
+            for n, g in self.profile.metrics.items()
+            if g.rules.max_regression is not None
+        }
+        if not allowed:
+            return []
+        from gates.regression import champion_scores, regression_gate
+        from gates.tracking import TrackingError
+
+        try:
+            champion = champion_scores(self.root, self.profile.env)
+        except TrackingError as exc:  # cannot compare: the gate fails closed, and says why
+            return [
+                GateResult(n, "max_regression", d, None, None, 0, 0, False, str(exc))
+                for n, d in allowed.items()
+            ]
+        return [
+            regression_gate(
+                name,
+                self.metrics[name].direction == "higher_is_better",
+                {r.case.id: self._value(r, name) for r in results if name in r.case.metrics},
+                champion,
+                drop,
+                self.profile.bootstrap_resamples,
+            )
+            for name, drop in allowed.items()
+        ]
 
     @staticmethod
     def _value(result: CaseResult, metric: str) -> float | None:

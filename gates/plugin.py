@@ -12,6 +12,7 @@ under pytest-xdist (workers write no files).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class GateSession:
             from gates.profile import load_profile
 
             self.profile = load_profile(self.profile_arg, self.root)
+            self.env = self.profile.env  # a --gate-profile file names its own environment
         return self.profile
 
 
@@ -174,10 +176,14 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cache_dir / "gates.sqlite") if session.use_cache else NoCache()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
 
     def progress(message: str) -> None:
         if reporter is not None and not hasattr(config, "workerinput"):
-            reporter.write_line(f"ragate: {message}")
+            # This runs inside a fixture, under output capture: unsuspended, the line would
+            # land unseen in the first gate item's captured output.
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                reporter.write_line(f"ragate: {message}")
 
     engine = GateEngine(
         session.load_profile(), session.root, configured_chain_factory(session.root), cache, progress
@@ -307,6 +313,9 @@ class GateReporter:
         self.is_worker = hasattr(config, "workerinput")
 
     def _gated(self) -> bool:
+        if self.config.option.collectonly:
+            # Listing the gates decides nothing: no verdict, no report overwritten, exit 0.
+            return False
         # Under xdist the controller collects nothing itself: the reports tell.
         return bool(self.state.gate_items or self.state.gates or self.state.cases)
 

@@ -36,9 +36,13 @@ class GateRules(_Strict):
     max_violations: Annotated[int, Field(ge=0)] | None = None
     max_p95: Annotated[float, Field(ge=0.0)] | None = None
     max_unscored_share: Fraction = 0.0
+    # Largest allowed drop of the mean against the champion's scores on the same cases;
+    # the gate fails when the paired drop is significant *and* larger than this.
+    max_regression: Annotated[float, Field(ge=0.0)] | None = None
 
     def active(self) -> dict[str, float]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        """The rules decided from this run's own scores (regression needs the champion's)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None and k != "max_regression"}
 
 
 class MetricGate(_Strict):
@@ -46,7 +50,8 @@ class MetricGate(_Strict):
 
     threshold: float | None = None
     rules: GateRules = GateRules()
-    judge: Literal["offline"] = "offline"
+    # "llm": deepeval's LLM metric with the judge of [tool.ragate.judge] (gates.metrics.llm_metrics).
+    judge: Literal["offline", "llm"] = "offline"
 
 
 class Sample(_Strict):

@@ -23,6 +23,7 @@ RULES: dict[str, tuple[str, str]] = {
     "max_violations": ("cases failing the per-case threshold", "<="),
     "max_p95": ("95th percentile", "<="),
     "max_unscored_share": ("unscored share", "<="),
+    "max_regression": ("mean drop against the champion (paired)", "<="),
 }
 
 

@@ -1,0 +1,157 @@
+"""MLflow end to end with a temporary SQLite store: gate runs are tracked, the chain is
+registered, promotion is refused on a failed gate and accepted on a passed one, rollback
+moves the champion back, and the regression gate catches a planted regression.
+
+The system under test here is the harness, so the chain is a ``FakeChain`` and the metric
+is latency (no model): what is real is pytest, the plugin and MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gates.cli import main as ragate
+
+pytest_plugins = ["pytester"]
+
+FAKE_CHAIN = '''
+import os
+
+
+class FakeChain:
+    """Answers instantly; its latency and version come from the environment."""
+
+    def __init__(self):
+        self.version = {"fake": os.environ.get("FAKE_VERSION", "1")}
+
+    def invoke(self, question, **kwargs):
+        base = float(os.environ.get("FAKE_LATENCY", "100"))
+        return {"answer": "ok", "contexts": ["ok"], "latency_ms": base + len(question) % 7}
+
+
+def build():
+    return FakeChain()
+'''
+
+
+def _profile(env: str, max_p95: float, regression: float | None = None) -> str:
+    rules = f"max_p95: {max_p95}" + (f", max_regression: {regression}" if regression is not None else "")
+    return textwrap.dedent(
+        f"""
+        env: {env}
+        datasets:
+          - name: golden
+            path: qa.jsonl
+        metrics:
+          latency:
+            threshold: 100000
+            rules: {{{rules}}}
+        """
+    )
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
+    pytester.makepyprojecttoml(
+        """
+        [tool.ragate]
+        cache_dir = ".ragate/cache"
+
+        [tool.ragate.gates]
+        chain = "fakechain:build"
+        """
+    )
+    pytester.makepyfile(fakechain=FAKE_CHAIN)
+    rows = [
+        {"id": f"q{i}", "question": "q" * (i + 3), "ground_truth": "ok", "source_ids": ["doc"], "tags": ["t"]}
+        for i in range(12)
+    ]
+    (pytester.path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = Path(__file__).resolve().parents[1] / "quality" / "test_latency.py"
+    (pytester.path / "test_latency.py").write_text(suite.read_text())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(pytester.path)
+    monkeypatch.syspath_prepend(str(pytester.path))
+    return pytester
+
+
+def run_gates(project: pytest.Pytester, env: str, max_p95: float, regression: float | None = None):
+    profile = project.path / f"{env}.yaml"
+    profile.write_text(_profile(env, max_p95, regression))
+    return project.runpytest_subprocess(
+        "-p", "no:deepeval", "-m", "gate", "--gate-profile", str(profile), "--gate-no-cache"
+    )
+
+
+def test_promotion_follows_the_gates_and_rollback_restores_the_champion(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = run_gates(project, "staging", max_p95=1.0)
+    assert failed.ret == 1
+    failed.stdout.fnmatch_lines(["*ragate verdict: FAIL*", "*tracked as MLflow run * (model version 1)*"])
+
+    assert ragate(["promote", "--to", "staging"]) == 2
+    assert "latency.max_p95" in capsys.readouterr().err  # the refusal names the failing gate
+
+    passed = run_gates(project, "staging", max_p95=1000.0)
+    assert passed.ret == 0, passed.stdout.str()
+    assert ragate(["promote", "--to", "staging"]) == 0
+    assert "version 1 is now @staging" in capsys.readouterr().out
+    assert ragate(["promote", "--to", "champion"]) == 2  # staging passed, prod never ran
+    capsys.readouterr()
+
+    assert run_gates(project, "prod", max_p95=1000.0).ret == 0
+    assert ragate(["promote", "--to", "champion"]) == 0
+
+    monkeypatch.setenv("FAKE_VERSION", "2")
+    assert run_gates(project, "prod", max_p95=1000.0).ret == 0
+    assert ragate(["promote", "--to", "champion"]) == 0
+    assert "version 2 is now @champion" in capsys.readouterr().out
+
+    assert ragate(["rollback"]) == 0
+    assert "version 2 -> version 1" in capsys.readouterr().out
+    assert ragate(["history"]) == 0
+    listing = capsys.readouterr().out
+    assert "champion" in listing and "staging" in listing
+
+
+def test_regression_gate_fails_on_a_planted_regression_and_passes_unchanged(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_gates(project, "prod", max_p95=100000.0, regression=50.0).ret == 0  # no champion yet
+    assert ragate(["promote", "--to", "champion"]) == 0
+
+    unchanged = run_gates(project, "prod", max_p95=100000.0, regression=50.0)
+    assert unchanged.ret == 0, unchanged.stdout.str()
+    unchanged.stdout.fnmatch_lines(["*latency.max_regression*PASS*"])
+
+    monkeypatch.setenv("FAKE_VERSION", "slower")
+    monkeypatch.setenv("FAKE_LATENCY", "400")
+    slower = run_gates(project, "prod", max_p95=100000.0, regression=50.0)
+    assert slower.ret == 1
+    slower.stdout.fnmatch_lines(["*latency.max_regression*FAIL*"])
+
+
+def test_unreachable_tracking_server_still_prints_the_verdict(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    result = run_gates(project, "staging", max_p95=1000.0)
+    result.stdout.fnmatch_lines(["*ragate verdict: PASS*", "*tracking failed (the verdict above stands)*"])
+    assert result.ret == 0
+    assert ragate(["history"]) == 1
+    assert "cannot reach the tracking store" in capsys.readouterr().err
+
+
+def test_promote_without_any_gate_run_is_refused(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ragate(["promote", "--to", "staging"]) == 2
+    assert "no registered model 'ragate-chain'" in capsys.readouterr().err
