@@ -155,3 +155,83 @@ def test_promote_without_any_gate_run_is_refused(
 ) -> None:
     assert ragate(["promote", "--to", "staging"]) == 2
     assert "no registered model 'ragate-chain'" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """A real ``mlflow server`` on loopback, as a team would run it; stopped afterwards."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**__import__("os").environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, "mlflow server exited"
+            assert time.monotonic() < deadline, "mlflow server did not become healthy"
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_gate_run_is_logged_to_a_team_server_over_http(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mlflow_server: str
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    result = run_gates(project, "staging", max_p95=1000.0)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([f"*tracked as MLflow run * in {mlflow_server} (model version 1)*"])
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    runs = client.search_runs(
+        [client.get_experiment_by_name("ragate-gates").experiment_id], "tags.`ragate.env` = 'staging'"
+    )
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["ragate.verdict"] == "PASS"
+    assert run.data.metrics["latency.max_p95.n_scored"] == 12
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
+        "gate-report.json",
+        "gate-report.md",
+        "cases.json",
+    }
