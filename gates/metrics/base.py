@@ -6,10 +6,12 @@ A metric never loses a batch: a case it cannot score comes back as an unscored
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -67,9 +69,35 @@ def passes(metric: Metric, value: float, threshold: float) -> bool:
 
 
 def judgment_key(metric: Metric, case: MetricCase) -> str:
-    """Content address of a judgment: metric name + version + everything it reads."""
-    blob = json.dumps({"m": metric.name, "v": metric.version, "in": metric.reads(case)}, sort_keys=True)
+    """Content address of a judgment: metric name + version + everything it reads.
+
+    The code of the metric's module (and of the shared metric helpers and data) is part
+    of the key too, so an edited metric never reads a judgment its old code made.
+    """
+    blob = json.dumps(
+        {
+            "m": metric.name,
+            "v": metric.version,
+            "code": _code_hash(type(metric).__module__),
+            "in": metric.reads(case),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@functools.cache
+def _code_hash(module_name: str) -> str:
+    import importlib
+
+    here = Path(__file__).parent
+    files = [Path(importlib.import_module(module_name).__file__ or ""), here / "text.py", here / "base.py"]
+    files += sorted((here / "data").glob("*"))
+    digest = hashlib.sha256()
+    for path in files:
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def unscored(metric: Metric, reason: str) -> Score:
