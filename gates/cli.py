@@ -124,7 +124,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     scores = {name: get_metric(name).score_batch(cases) for name in args.metrics}
     out = []
     for i, row in enumerate(rows):
-        data = row.model_dump(exclude_none=True)
+        data = row.model_dump(exclude_unset=True)
         data["scores"] = {name: scores[name][i].value for name in args.metrics}
         data["reasons"] = {name: scores[name][i].reason for name in args.metrics}
         out.append(data)

@@ -119,10 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(GateReporter(config), "ragate-gate-reporter")
-    explicit = (
-        config.getoption("gate_env") or config.getoption("gate_profile") or os.environ.get(ENV_VARIABLE)
-    )
-    if explicit or _selects_gates(config):
+    if _gates_requested(config):
         try:
             session.load_profile()  # validated at start: a bad profile stops the run at once
         except UsageError as exc:
@@ -298,7 +295,19 @@ def _run_info(run: Any) -> dict[str, Any]:
 
 @pytest.hookimpl(trylast=True)  # after -m/-k deselection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _gates_requested(config):
+        # Gate items call the model: they run when asked for (-m gate, --gate-env,
+        # --gate-profile, $RAGATE_GATE_ENV), not as a side effect of a plain `pytest`.
+        skipped = [item for item in items if item.get_closest_marker("gate")]
+        if skipped:
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if not item.get_closest_marker("gate")]
     _session(config).gate_items = sum(1 for item in items if item.get_closest_marker("gate"))
+
+
+def _gates_requested(config: pytest.Config) -> bool:
+    explicit = config.getoption("gate_env") or config.getoption("gate_profile") or os.environ.get(ENV_VARIABLE)
+    return bool(explicit) or _selects_gates(config)
 
 
 class GateReporter:

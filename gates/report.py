@@ -42,8 +42,12 @@ def build_report(
 def write_reports(report: dict[str, Any], directory: Path) -> list[Path]:
     """Write both files atomically; returns their paths."""
     json_path, md_path = directory / REPORT_JSON, directory / REPORT_MD
-    write_text(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    write_text(md_path, markdown(report))
+    # Render both before writing either: a report that cannot be rendered must not leave a
+    # new JSON beside the previous run's Markdown.
+    json_text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    md_text = markdown(report)
+    write_text(json_path, json_text)
+    write_text(md_path, md_text)
     return [json_path, md_path]
 
 
