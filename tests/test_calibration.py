@@ -109,15 +109,15 @@ UNFAITHFUL = {
         "The Team plan costs $12 per user per month.",
         "The Team plan costs $12 per user per month. It also includes a free custom domain.",
     ),
-}
-# Known gaps of the lexical faithfulness check: scored lower than the faithful answer, but
-# not below the threshold. Strict xfails, so that a fix is noticed.
-MISSED = {
     "addition inside the same clause": (
         "How much does the Team plan cost?",
         "The Team plan costs $12 per user per month.",
         "The Team plan costs $12 per user per month and includes priority phone support.",
     ),
+}
+# Known gaps of the lexical faithfulness check: scored lower than the faithful answer, but
+# not below the threshold. Strict xfails, so that a fix is noticed.
+MISSED = {
     "swapped common-noun entity": (
         "Who receives invoices?",
         "Invoices are emailed to the billing contact on the first day of each month.",

@@ -97,9 +97,20 @@ def claims(answer: str) -> list[str]:
     out = []
     for sentence in sentences(answer):
         for clause in _CLAUSE.split(sentence):
-            if content_tokens(clause):
-                out.append(clause.strip())
+            for part in _split_and(clause):
+                if content_tokens(part):
+                    out.append(part.strip())
     return out
+
+
+def _split_and(clause: str) -> list[str]:
+    """Split "X costs $9 and includes phone support" into its two statements, so an
+    addition joined by a bare "and" is checked on its own. Both sides must say something
+    (two content words each); "view and comment" stays whole."""
+    parts = re.split(r"\s+and\s+(?=(?:also |then |it |they |you |we )?[a-z]+s?\b)", clause)
+    if len(parts) < 2 or any(len(content_tokens(p)) < 2 for p in parts):
+        return [clause]
+    return parts
 
 
 def words(text: str) -> list[str]:
