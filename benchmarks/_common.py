@@ -43,7 +43,11 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     data = {
         "benchmark": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         **data,
     }
     path = RESULTS / f"{name}.json"

@@ -101,7 +101,8 @@ def harness_overhead(n: int, repeats: int = 3) -> dict[str, float]:
         bare = project / "bare"
         bare.mkdir()
         (bare / "test_bare.py").write_text(
-            f"import pytest\n\n@pytest.mark.parametrize('i', range({n + 1}))\ndef test_item(i):\n    assert i >= 0\n"
+            "import pytest\n\n"
+            f"@pytest.mark.parametrize('i', range({n + 1}))\ndef test_item(i):\n    assert i >= 0\n"
         )
         env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{ROOT}"}
         gate_cmd = [*PYTEST, "-m", "gate", "--gate-profile", "profile.yaml", "--gate-no-track", "gate"]

@@ -44,7 +44,14 @@ def main() -> None:
             chain = RagChain(config, store=store)
             answers = [chain.invoke(r["question"]) for r in rows]
             cases = [
-                MetricCase(r["id"], r["question"], a.answer, tuple(a.contexts), r["ground_truth"], bool(r["source_ids"]))
+                MetricCase(
+                    r["id"],
+                    r["question"],
+                    a.answer,
+                    tuple(a.contexts),
+                    r["ground_truth"],
+                    bool(r["source_ids"]),
+                )
                 for r, a in zip(rows, answers, strict=True)
             ]
             scores = {m: get_metric(m).score_batch(cases) for m in ("faithfulness", "answer_relevancy")}
@@ -53,10 +60,7 @@ def main() -> None:
             results[model] = {
                 "prompt": prompt,
                 "cases": len(rows),
-                **{
-                    f"{m}_mean": round(sum(s.value or 0 for s in v) / len(v), 4)
-                    for m, v in scores.items()
-                },
+                **{f"{m}_mean": round(sum(s.value or 0 for s in v) / len(v), 4) for m, v in scores.items()},
                 **{
                     f"{m}_pass_rate": round(sum((s.value or 0) >= 0.5 for s in v) / len(v), 4)
                     for m, v in scores.items()

@@ -54,7 +54,10 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
-    yield from enumerate(text.splitlines(), start=1)
+    # Split on "\n" only (a trailing "\r" is JSON whitespace): str.splitlines() also breaks at
+    # U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves raw inside
+    # strings, so a row written by write_jsonl would come back cut in two.
+    yield from enumerate(text.split("\n"), start=1)
 
 
 def describe_validation(exc: ValidationError) -> str:

@@ -23,7 +23,9 @@ class RagChainModel(PythonModel):
         overrides = dict(getattr(context, "model_config", None) or {})
         self.chain = build_chain(load_config(**overrides))
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def predict(
+        self, context: Any, model_input: Any, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         if hasattr(model_input, "to_dict"):  # a DataFrame
             questions = [str(q) for q in model_input["question"]]
         elif isinstance(model_input, str):
