@@ -54,6 +54,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # Validate all input before the model loads, so a bad line fails in milliseconds.
     rows = read_jsonl(args.input, QuestionRow) if args.input else []
     chain = build_chain(load_config())
+    # Fix (tests/test_cli.py): an index that was never built made every answer "I don't
+    # know" with no hint of why; say what to run instead.
+    collection = getattr(chain.store, "_collection", None)
+    if collection is not None and collection.count() == 0:
+        index_dir = chain.config.path(chain.config.index_dir)
+        raise UsageError(f"{index_dir}: the index is empty; run `ragate ingest` first")
     if args.question is not None:
         result = chain.invoke(args.question)
         print(result.answer)

@@ -29,8 +29,12 @@ def main() -> int:
         for item in found:
             print(f"{path}:{item['line_number']}: possible secret ({item['type']})")
     if results:
-        print(f"secret scan: {sum(map(len, results.values()))} possible secrets; remove them or, if fictional, "
-              "add the path to FICTIONAL in scripts/scan_secrets.py", file=sys.stderr)
+        count = sum(map(len, results.values()))
+        print(
+            f"secret scan: {count} possible secrets; remove them or, if fictional, "
+            "add the path to FICTIONAL in scripts/scan_secrets.py",
+            file=sys.stderr,
+        )
         return 1
     print(f"secret scan: {len(files)} tracked files, no secrets")
     return 0
