@@ -306,7 +306,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _gates_requested(config: pytest.Config) -> bool:
-    explicit = config.getoption("gate_env") or config.getoption("gate_profile") or os.environ.get(ENV_VARIABLE)
+    explicit = (
+        config.getoption("gate_env") or config.getoption("gate_profile") or os.environ.get(ENV_VARIABLE)
+    )
     return bool(explicit) or _selects_gates(config)
 
 

@@ -161,4 +161,4 @@ def get_metric(name: str) -> Metric:
 
 def _load_builtin() -> None:
     # Importing the modules registers them; the heavy models load lazily on first use.
-    from gates.metrics import faithfulness, latency, pii, relevancy, toxicity  # noqa: F401
+    from gates.metrics import faithfulness, guardrails, latency, pii, relevancy, toxicity  # noqa: F401
