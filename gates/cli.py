@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gates.profile import ENVIRONMENTS
+from gates import ENVIRONMENTS
 from rag.errors import UsageError
 
 EXIT_USAGE = 2
@@ -77,7 +77,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out.append(
             {
                 "id": row.id,
-                "question": row.question,
+                "question": result.question,  # as the rails masked it: no PII leaves in a file
                 "answer": result.answer,
                 "contexts": result.contexts,
                 "sources": result.sources,

@@ -17,13 +17,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gates.profile import ENVIRONMENTS, GateProfile
-from gates.verdict import GateResult
+from gates import ENVIRONMENTS
 from rag.errors import UsageError
+
+if TYPE_CHECKING:  # pydantic, yaml and numpy load only when gates run: pytest starts fast
+    from gates.profile import GateProfile
+    from gates.verdict import GateResult
 
 ENV_VARIABLE = "RAGATE_GATE_ENV"
 CASE_PROPERTY = "ragate.case"
@@ -343,6 +346,8 @@ class GateReporter:
                 record["reasons"].update(value["reasons"])
             elif name == GATES_PROPERTY:
                 for data in value:
+                    from gates.verdict import GateResult
+
                     gate = GateResult.from_dict(data)
                     state.gates[gate.name] = gate
             elif name == RUN_PROPERTY:

@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gates import ENVIRONMENTS
 from rag.errors import UsageError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ENVIRONMENTS = ("ci", "staging", "prod")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 

@@ -226,9 +226,11 @@ def test_a_failing_action_raises_and_keeps_the_message_out_of_the_logs(
 
     monkeypatch.setattr(rails.actions, "assess", explode)
     secret_question = "My e-mail is mara.quint@mail.example.org, how do I export a board?"
-    with caplog.at_level(logging.DEBUG), pytest.raises(GuardrailError, match="action failed"):
+    with caplog.at_level(logging.DEBUG), pytest.raises(GuardrailError, match="action failed") as error:
         make_chain(rails, FakeGenerator(), tmp_path).invoke(secret_question)
     assert "mara.quint" not in caplog.text
+    # The cause is kept for debugging, but not chained into the traceback (it quotes the text).
+    assert error.value.__cause__ is None and isinstance(error.value.failures[0], RuntimeError)
 
 
 def test_generator_replying_with_the_internal_error_raises(rails: Guardrails, tmp_path: Path) -> None:

@@ -39,7 +39,15 @@ T = TypeVar("T")
 
 class GuardrailError(RuntimeError):
     """A rail failed: the request must not go on unchecked (and NeMo's error reply must not
-    reach the user)."""
+    reach the user).
+
+    ``failures`` holds the exceptions of the actions that failed. They are not chained as
+    the cause, because their messages may quote the unmasked text and tracebacks get logged.
+    """
+
+    def __init__(self, message: str, failures: Sequence[BaseException] = ()) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ class Guardrails:
             result = await self._rails.check_async(messages, rail_types=[RailType(side)])
         if failures:
             names = ", ".join(sorted({type(f).__name__ for f in failures}))
-            raise GuardrailError(f"{side} rails: an action failed ({names})") from failures[0]
+            raise GuardrailError(f"{side} rails: an action failed ({names})", failures) from None
         if is_internal_error(result.content):
             raise GuardrailError(
                 f"{side} rails: NeMo Guardrails replied with its internal error ({result.rail!r})"
