@@ -9,12 +9,13 @@ is latency (no model): what is real is pytest, the plugin and MLflow.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-from gates.cli import main as ragate
 
 pytest_plugins = ["pytester"]
 
@@ -80,6 +81,15 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path
     return pytester
 
 
+def ragate(*args: str) -> subprocess.CompletedProcess[str]:
+    """The `ragate` command in a process of its own, as a user runs it. (In-process calls
+    would import mlflow and sqlalchemy inside a test, and pytester's restore of sys.modules
+    leaves them half-imported for the next test.)"""
+    return subprocess.run(
+        [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, env=os.environ.copy()
+    )
+
+
 def run_gates(project: pytest.Pytester, env: str, max_p95: float, regression: float | None = None):
     profile = project.path / f"{env}.yaml"
     profile.write_text(_profile(env, max_p95, regression))
@@ -89,42 +99,45 @@ def run_gates(project: pytest.Pytester, env: str, max_p95: float, regression: fl
 
 
 def test_promotion_follows_the_gates_and_rollback_restores_the_champion(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     failed = run_gates(project, "staging", max_p95=1.0)
     assert failed.ret == 1
     failed.stdout.fnmatch_lines(["*ragate verdict: FAIL*", "*tracked as MLflow run * (model version 1)*"])
 
-    assert ragate(["promote", "--to", "staging"]) == 2
-    assert "latency.max_p95" in capsys.readouterr().err  # the refusal names the failing gate
+    refused = ragate("promote", "--to", "staging")
+    assert refused.returncode == 2
+    assert "latency.max_p95" in refused.stderr  # the refusal names the failing gate
 
     passed = run_gates(project, "staging", max_p95=1000.0)
     assert passed.ret == 0, passed.stdout.str()
-    assert ragate(["promote", "--to", "staging"]) == 0
-    assert "version 1 is now @staging" in capsys.readouterr().out
-    assert ragate(["promote", "--to", "champion"]) == 2  # staging passed, prod never ran
-    capsys.readouterr()
+    promoted = ragate("promote", "--to", "staging")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "version 1 is now @staging" in promoted.stdout
+    assert ragate("promote", "--to", "champion").returncode == 2  # staging passed, prod never ran
 
     assert run_gates(project, "prod", max_p95=1000.0).ret == 0
-    assert ragate(["promote", "--to", "champion"]) == 0
+    assert ragate("promote", "--to", "champion").returncode == 0
 
     monkeypatch.setenv("FAKE_VERSION", "2")
     assert run_gates(project, "prod", max_p95=1000.0).ret == 0
-    assert ragate(["promote", "--to", "champion"]) == 0
-    assert "version 2 is now @champion" in capsys.readouterr().out
+    second = ragate("promote", "--to", "champion")
+    assert second.returncode == 0, second.stderr
+    assert "version 2 is now @champion" in second.stdout
 
-    assert ragate(["rollback"]) == 0
-    assert "version 2 -> version 1" in capsys.readouterr().out
-    assert ragate(["history"]) == 0
-    listing = capsys.readouterr().out
-    assert "champion" in listing and "staging" in listing
+    back = ragate("rollback")
+    assert back.returncode == 0, back.stderr
+    assert "version 2 -> version 1" in back.stdout
+    listing = ragate("history")
+    assert listing.returncode == 0
+    assert "champion" in listing.stdout and "staging" in listing.stdout
 
 
 def test_regression_gate_fails_on_a_planted_regression_and_passes_unchanged(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run_gates(project, "prod", max_p95=100000.0, regression=50.0).ret == 0  # no champion yet
-    assert ragate(["promote", "--to", "champion"]) == 0
+    assert ragate("promote", "--to", "champion").returncode == 0
 
     unchanged = run_gates(project, "prod", max_p95=100000.0, regression=50.0)
     assert unchanged.ret == 0, unchanged.stdout.str()
@@ -138,7 +151,7 @@ def test_regression_gate_fails_on_a_planted_regression_and_passes_unchanged(
 
 
 def test_unreachable_tracking_server_still_prints_the_verdict(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -146,15 +159,15 @@ def test_unreachable_tracking_server_still_prints_the_verdict(
     result = run_gates(project, "staging", max_p95=1000.0)
     result.stdout.fnmatch_lines(["*ragate verdict: PASS*", "*tracking failed (the verdict above stands)*"])
     assert result.ret == 0
-    assert ragate(["history"]) == 1
-    assert "cannot reach the tracking store" in capsys.readouterr().err
+    history = ragate("history")
+    assert history.returncode == 1
+    assert "cannot reach the tracking store" in history.stderr
 
 
-def test_promote_without_any_gate_run_is_refused(
-    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert ragate(["promote", "--to", "staging"]) == 2
-    assert "no registered model 'ragate-chain'" in capsys.readouterr().err
+def test_promote_without_any_gate_run_is_refused(project: pytest.Pytester) -> None:
+    refused = ragate("promote", "--to", "staging")
+    assert refused.returncode == 2
+    assert "no registered model 'ragate-chain'" in refused.stderr
 
 
 def _free_port() -> int:
