@@ -311,10 +311,12 @@ class Finding:
         return self.score >= THRESHOLDS[self.rail]
 
 
-class InputDetector:
-    """Scores a user's message for each input rail (``injection``, ``data_request``, ``toxic_input``)."""
+class _SeededDetector:
+    """A detector over a prototype classifier whose seeds are embedded on first use, once."""
 
-    def __init__(self, embed: Embed | None = None, seeds_path: Path = INPUT_SEEDS) -> None:
+    negative_label = ""
+
+    def __init__(self, embed: Embed | None, seeds_path: Path) -> None:
         self._embed = embed
         self._seeds_path = seeds_path
         self._classifier: PrototypeClassifier | None = None
@@ -326,9 +328,18 @@ class InputDetector:
             with self._lock:
                 if self._classifier is None:
                     self._classifier = PrototypeClassifier(
-                        load_seeds(self._seeds_path), "benign", self._embed or _default_embed()
+                        load_seeds(self._seeds_path), self.negative_label, self._embed or _default_embed()
                     )
         return self._classifier
+
+
+class InputDetector(_SeededDetector):
+    """Scores a user's message for each input rail (``injection``, ``data_request``, ``toxic_input``)."""
+
+    negative_label = "benign"
+
+    def __init__(self, embed: Embed | None = None, seeds_path: Path = INPUT_SEEDS) -> None:
+        super().__init__(embed, seeds_path)
 
     def assess(self, text: str) -> dict[str, Finding]:
         """The best finding per input rail over every reading and piece of ``text``."""
@@ -360,24 +371,13 @@ class InputDetector:
         return best
 
 
-class OutputToxicity:
+class OutputToxicity(_SeededDetector):
     """The probability that an answer is toxic: its worst sentence by prototypes or profanity."""
 
-    def __init__(self, embed: Embed | None = None, seeds_path: Path = OUTPUT_SEEDS) -> None:
-        self._embed = embed
-        self._seeds_path = seeds_path
-        self._classifier: PrototypeClassifier | None = None
-        self._lock = threading.Lock()
+    negative_label = "clean"
 
-    def classifier(self) -> PrototypeClassifier:
-        """The prototype classifier (embeds the seeds on first use)."""
-        if self._classifier is None:
-            with self._lock:
-                if self._classifier is None:
-                    self._classifier = PrototypeClassifier(
-                        load_seeds(self._seeds_path), "clean", self._embed or _default_embed()
-                    )
-        return self._classifier
+    def __init__(self, embed: Embed | None = None, seeds_path: Path = OUTPUT_SEEDS) -> None:
+        super().__init__(embed, seeds_path)
 
     def assess(self, text: str) -> Finding:
         """The answer's worst sentence, scored."""
