@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
@@ -11,6 +12,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from rag.config import RagConfig, load_config
 from rag.llm import Generator, make_generator
 from rag.prompts import PromptTemplate, load_prompt
+from ragate_core.errors import UsageError
 
 if TYPE_CHECKING:
     from rag.guardrails import Guardrails
@@ -62,23 +64,45 @@ class RagChain:
         store: Any | None = None,
         guardrails: Guardrails | None = None,
     ) -> None:
-        from rag.ingest import open_store
-
         self.config = config
         self.prompt: PromptTemplate = load_prompt(config.prompt)
-        self.generator: Generator = generator or make_generator(config)
-        self.store = store or open_store(config)
-        self.guardrails: Guardrails | None = None
-        if config.guardrails:
-            from rag.guardrails import default_guardrails
-
-            self.guardrails = guardrails or default_guardrails()
+        # The model and the rails load on first use: `ragate ingest` needs only the index.
+        self._generator = generator
+        self._index_checked = store is not None
+        self._store = store if store is not None else _open_store(config)
+        self._guardrails = guardrails
+        # What the last prepare() did (`ragate ingest` prints it).
+        self.prepare_summary: str | None = None
         core = RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
         self.runnable: Runnable[str, RagAnswer] = (
             RunnableLambda(self._guard_input) | core | RunnableLambda(self._guard_output)
-            if self.guardrails is not None
+            if config.guardrails
             else core
         )
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = make_generator(self.config)
+        return self._generator
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+    @property
+    def guardrails(self) -> Guardrails | None:
+        if not self.config.guardrails:
+            return None
+        if self._guardrails is None:
+            from rag.guardrails import default_guardrails
+
+            self._guardrails = default_guardrails()
+        return self._guardrails
+
+    def mlflow_model(self) -> str:
+        """What the registry logs for this chain: the models-from-code file ``rag/mlflow_model.py``."""
+        return str(Path(__file__).with_name("mlflow_model.py"))
 
     @property
     def version(self) -> dict[str, str]:
@@ -122,7 +146,7 @@ class RagChain:
         return {"question": outcome.text, "rails": [outcome.rail] if outcome.rail else []}
 
     def _masked(self, question: str) -> str:
-        from rag.guardrails.pii import mask_pii
+        from ragate_core.pii import mask_pii
 
         return mask_pii(question, names=True)[0]
 
@@ -171,12 +195,32 @@ class RagChain:
             similarities=[h.similarity for h in relevant],
         )
 
-    def prepare(self) -> str:
-        """Bring the index in line with the corpus (incremental); returns the corpus hash."""
-        from rag.ingest import corpus_fingerprint, ingest
+    def prepare(self, corpus_dir: Path | None = None) -> str:
+        """Bring the index in line with the corpus (incremental); returns the corpus hash.
 
-        ingest(self.config, store=self.store)
-        return corpus_fingerprint(self.config.path(self.config.corpus_dir))
+        ``corpus_dir`` (default: the configured ``corpus_dir``) is read and checked before
+        the index opens; :attr:`prepare_summary` then says what changed.
+        """
+        from rag.ingest import corpus_fingerprint, ingest, load_corpus
+
+        corpus = corpus_dir if corpus_dir is not None else self.config.path(self.config.corpus_dir)
+        load_corpus(corpus)  # a bad corpus fails here, before an index folder exists
+        stats = ingest(self.config, corpus_dir=corpus, store=self.store)
+        self.prepare_summary = f"ingested {corpus}: {stats.summary()}"
+        self._index_checked = True
+        return corpus_fingerprint(corpus)
+
+    def _check_index(self) -> None:
+        # An index that was never built makes every answer "I don't know" with no hint of
+        # why: say what to run instead.
+        if self._index_checked:
+            return
+        collection = getattr(self.store, "_collection", None)
+        if collection is not None and collection.count() == 0:
+            raise UsageError(
+                f"{self.config.path(self.config.index_dir)}: the index is empty; run `ragate ingest` first"
+            )
+        self._index_checked = True
 
     def invoke(
         self, question: str, *, seed: int | None = None, temperature: float | None = None
@@ -185,6 +229,7 @@ class RagChain:
 
         ``seed`` and ``temperature`` override the configuration for repeated sampling.
         """
+        self._check_index()
         start = time.perf_counter()
         sampling = {k: v for k, v in (("seed", seed), ("temperature", temperature)) if v is not None}
         result = self.runnable.invoke(question, config={"configurable": sampling} if sampling else None)
@@ -195,6 +240,12 @@ class RagChain:
             # NeMo Guardrails' reply for a failed rail: an error, never an answer for a user.
             raise GuardrailError("the guardrails failed and replied with their internal-error message")
         return RagAnswer(**{**result.to_row(), "latency_ms": round(elapsed, 2)})
+
+
+def _open_store(config: RagConfig) -> Any:
+    from rag.ingest import open_store
+
+    return open_store(config)
 
 
 def build_chain(config: RagConfig | None = None) -> RagChain:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
+from ragate_core.project import find_project_root, tool_table
 
 ENV_PREFIX = "RAGATE_"
 
@@ -81,31 +81,6 @@ class RagConfig(BaseModel):
         """A short, stable hash of :meth:`chain_fields`."""
         blob = json.dumps(self.chain_fields(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def find_project_root(start: Path | None = None) -> Path:
-    """The nearest folder upward holding a ``pyproject.toml`` with ``[tool.ragate]``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "ragate" in _read_toml(pyproject).get("tool", {}):
-            return folder
-    return here
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from exc
-
-
-def tool_table(root: Path) -> dict[str, Any]:
-    """The ``[tool.ragate]`` table of the project's pyproject (empty if none)."""
-    pyproject = root / "pyproject.toml"
-    if not pyproject.is_file():
-        return {}
-    return dict(_read_toml(pyproject).get("tool", {}).get("ragate", {}))
 
 
 def load_config(root: Path | None = None, **overrides: Any) -> RagConfig:

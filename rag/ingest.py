@@ -16,7 +16,7 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.config import RagConfig
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 SUFFIXES = (".md", ".markdown", ".txt")
 
@@ -166,7 +166,7 @@ def open_store(config: RagConfig, embeddings: Any | None = None) -> Any:
     from chromadb.config import Settings
     from langchain_chroma import Chroma
 
-    from rag.embeddings import default_embeddings
+    from ragate_core.embeddings import default_embeddings
 
     embeddings = embeddings or default_embeddings()
     index_dir = config.path(config.index_dir)

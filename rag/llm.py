@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.config import RagConfig
-from rag.errors import UsageError
 from rag.prompts import PromptTemplate
+from ragate_core.errors import UsageError
 
 # Models that ship inside installed packages, by the name used in the configuration.
 PACKAGED_MODELS = {

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from rag.guardrails import pii
 from rag.guardrails.detectors import Finding, InputDetector, OutputToxicity
+from ragate_core import pii
 
 log = logging.getLogger(__name__)
 

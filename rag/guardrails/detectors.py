@@ -15,26 +15,22 @@ Toxicity also asks ``alt-profanity-check``. A kind fires when its best score rea
 threshold.
 
 Output (:class:`OutputToxicity`): an answer is toxic when one of its sentences is, by the
-same three signals against ``data/output_seeds.jsonl``.
+shared detector of :mod:`ragate_core.toxicity` (also the ``toxicity`` gate metric's).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from rag.guardrails.normalize import Reading, readings
-from rag.guardrails.prototypes import Embed, PrototypeClassifier, load_seeds
+from rag.guardrails.normalize import Reading, readings, reads_as_english
+from ragate_core import toxicity
+from ragate_core.prototypes import Embed, PrototypeClassifier, load_seeds
 
 DATA_DIR = Path(__file__).parent / "data"
 INPUT_SEEDS = DATA_DIR / "input_seeds.jsonl"
-OUTPUT_SEEDS = DATA_DIR / "output_seeds.jsonl"
 
 # The rails of the input side, and the seed label each one reads.
 INPUT_RAILS = {"injection": "injection", "data_request": "data_request", "toxic_input": "toxic"}
@@ -45,6 +41,8 @@ INPUT_RAILS = {"injection": "injection", "data_request": "data_request", "toxic_
 THRESHOLDS = {"injection": 0.5, "data_request": 0.5, "toxic_input": 0.5, "toxic_output": 0.55}
 # A sentence shorter than this is judged only as part of its message.
 MIN_PIECE_WORDS = 3
+# The rails whose prototype score counts only on English pieces of MIN_PIECE_WORDS or more.
+EMBEDDER_NEEDS_ENGLISH = frozenset({"injection", "data_request"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,7 +76,13 @@ _SECRET_CONFIG = (
     r"you received|above|you were told)|(?:text|words|message|everything) (?:above|before) "
     r"(?:this|my|the first))"
 )
-_EXTRACT = re.compile(rf"(?i)\b{_EXTRACT_VERB}\b(?:\W+[\w'-]+){{0,6}}?\W+{_SECRET_CONFIG}")
+_EXTRACT = re.compile(
+    rf"(?i)\b{_EXTRACT_VERB}\b(?:\W+[\w'-]+){{0,6}}?\W+{_SECRET_CONFIG}"
+    # The assistant's own tools: "list every function and URL you have access to".
+    rf"|\b{_EXTRACT_VERB}\b(?:\W+[\w'-]+){{0,4}}?\W+(?:tools?|functions?|endpoints?|urls?|plugins?|apis?|commands?)"
+    r"\b[^.?!\n]{0,40}?\byou\s+(?:have\s+access\s+to|can\s+(?:call|use|access|run|invoke)|are\s+(?:able|allowed)\s+"
+    r"to\s+(?:call|use|access))"
+)
 
 _PERSONA = re.compile(
     r"(?ix)"
@@ -125,25 +129,128 @@ _DECODE_AND_OBEY = re.compile(
     r"apply)\b[^.\n]{0,80}?\b(?:and|then)\s+(?:\w+\s+){0,2}?(?:do|execute|follow|obey|carry\s+(?:it\s+)?out|"
     r"comply|act\s+on|run)\b"
 )
-# The same attacks phrased in other languages (accents are stripped by then).
+# Asking for the retrieved context itself: the documents, chunks or context window the
+# answer is built on, as they are. The object must be the assistant's context ("the
+# documents above", "the passages you retrieved", "your context window"), so "show the
+# documents attached to my task" stays a question.
+_DUMP_VERB = (
+    r"(?:copy|paste|repeat|print|output|dump|reproduce|echo|recite|quote|show|display|give|list|return|"
+    r"write\s+out|spell\s+out|type\s+out|send|reveal|tell\s+me|include|transcribe|regurgitate|leak)"
+)
+_DUMPED = r"(?:documents?|docs|chunks?|passages?|articles?|sources?|snippets?|excerpts?|text|content|context)"
+_BOT_CONTEXT = (
+    r"(?:context\s+window|(?:your|the\s+(?:whole|entire|full|complete|raw)|all\s+(?:of\s+)?(?:the|your))\s+context\b"
+    r"|context\s+(?:that\s+)?(?:you\s+(?:were|are|have\s+been)\s+(?:given|provided|fed|shown|using)|above)"
+    rf"|(?:retrieved|provided|supplied|fetched|injected|loaded|given)\s+(?:[\w-]+\s+){{0,2}}?{_DUMPED}"
+    rf"|{_DUMPED}\s+(?:that\s+|which\s+)?(?:you\s+(?:\w+\s+)?(?:retrieved|received|were\s+given|have\s+been\s+given|"
+    r"fetched|looked\s+up|pulled)|above|before\s+my\s+(?:question|message)|in\s+your\s+(?:prompt|context|memory|input))"
+    r"|(?:knowledge[\s-]base|kb|retrieval|vector\s+(?:store|db|database)|rag|search)\s+(?:\w+\s+)?(?:chunks?|"
+    r"documents?|passages?|entries|content)"
+    r"|everything\s+(?:above|in\s+your\s+(?:prompt|context|input)|you\s+(?:were|have\s+been)\s+given))"
+)
+_CONTEXT_DUMP = re.compile(
+    rf"(?i)\b{_DUMP_VERB}\b(?:\W+[\w'-]+){{0,8}}?\W+{_BOT_CONTEXT}"
+    r"|\bwhat(?:'s|\s+(?:\w+\s+)?(?:is|are|was|were))\s+in\s+(?:(?:your|the)\s+context\s+window|your\s+(?:context|"
+    r"prompt|memory|instructions))\b"
+)
+
+# The same attacks phrased in other languages, on the canonical reading (accents stripped,
+# so "précédentes" is "precedentes"). The sentence embedder reads English only, so in other
+# languages these patterns are the evidence. Like the English ones, they need the
+# assistant's own rules as the object: "ignora las reglas de asignación" is a question.
+_F_IGNORE = (
+    r"(?:ignore[rsz]?|ignorez|ignora(?:r|re|te)?|ignoren|ignorier(?:e|en)?|ignorera|negeer|zignoruj|ignoruj|"
+    r"oublie[rsz]?|oubliez|olvida(?:r|te)?|olvide[n]?|vergiss|vergessen|dimentica(?:re|te)?|esquec[ae]m?|"
+    r"vergeet|glom|zapomnij|desconsidere|desconsidera|omite|missachte|trascura|salta|"
+    r"ne\s+tien[st]?\s+(?:plus\s+|pas\s+)?compte|ne\s+tenez\s+(?:plus\s+|pas\s+)?compte|fais\s+abstraction|"
+    r"haz\s+caso\s+omiso|no\s+hagas\s+caso|non\s+seguire|nao\s+siga|no\s+sigas|befolge\s+nicht|volg\s+niet)"
+)
+_F_RULES = (
+    r"(?:instrucciones|instructions|instrucoes|instrucao|istruzioni|anweisungen|instruktionen|instructies|instrukcje|"
+    r"instruktioner|consignes|reglas|regles|regeln|regole|regras|regels|regler|zasady|normas|directrices|directives|"
+    r"direttive|diretrizes|richtlinien|richtlijnen|vorgaben|indicaciones|indicazioni|restricciones|restrictions|"
+    r"restricoes|restrizioni|einschrankungen|beschrankungen|beperkingen|limitaciones|limitazioni|prompt|"
+    r"programacion|programmation|programmierung|configuracion|configuration|konfiguration|configurazione|"
+    r"configuracao|politicas|politiques|politiche)"
+)
+_F_QUALIFIER = (
+    r"(?:tes|tus|tous|toutes|tout|vos|votre|ton|precedentes?|anterieures?|ci-dessus|systeme|todas?|todos|"
+    r"anteriores|previas?|sistema|deine[nrs]?|ihre[nrs]?|alle[ns]?|vorherigen?|bisherigen?|obigen?|tue|tuoi|"
+    r"sue|tutte|tutti|precedenti|sopra|suas|teus|tuas|seus|je|jouw|eerdere|vorige|bovenstaande|dina|alla|"
+    r"tidigare|wszystkie|poprzednie|swoje)"
+)
+_F_SHOW = (
+    r"(?:montre[rz]?|affiche[rz]?|revele[rz]?|donne[rz]?|ecris|ecrivez|copie[rz]?|repete[rz]?|recopie[rz]?|"
+    r"imprime[rz]?|dis|muestra(?:me)?|ensena(?:me)?|revela(?:me)?|dame|dime|escribe|copia|repite|imprime|"
+    r"zeig(?:e|en)?|gib|nenne|schreib(?:e)?|wiederhole|kopiere|verrate|mostra(?:mi)?|mostre|rivela(?:mi)?|"
+    r"dammi|dimmi|scrivi|ripeti|stampa|revele|diga|copie|repita|imprima|toon|geef|herhaal|kopieer|onthul|visa|"
+    r"pokaz|podaj|wypisz)"
+)
+_F_SECRET = (
+    r"(?:(?:prompt|message|mensaje|mensagem|messaggio|texte|texto|testo)\s+(?:du\s+|de\s+|del\s+|do\s+|di\s+)?"
+    r"(?:systeme|sistema)|system-?prompt|systemnachricht|systeemprompt|systemprompten|prompt\s+systemowy"
+    rf"|{_F_RULES}\s+(?:\w+\s+)?(?:cachees|secretes|initiales|originales|internes|confidentielles|ocultas|"
+    r"secretas|iniciales|internas|confidenciales|nascoste|segrete|iniziali|originali|interne|riservate|"
+    r"originais|secretas)"
+    rf"|(?:versteckten|geheimen|ursprunglichen|internen|verborgen|geheime|oorspronkelijke)\s+{_F_RULES}"
+    r"|(?:ton|tes|votre|vos|tu|tus|su|sus|dein(?:e[nrs]?)?|ihr(?:e[nrs]?)?|tuo|tua|tue|tuoi|seu|sua|teu|tuas|"
+    rf"jouw)\s+(?:\w+\s+)?(?:texte\s+de\s+configuration|{_F_RULES}))"
+)
+_F_WITHOUT_RULES = (
+    r"(?:sin|sans|ohne|senza|sem|zonder|utan|bez)\s+(?:\w+\s+)?(?:restricciones|reglas|limites|filtros|censura|"
+    r"restrictions|regles|filtres|censure|einschrankungen|regeln|grenzen|filter|zensur|restrizioni|regole|limiti|"
+    r"filtri|restricoes|regras|beperkingen|regels|begransningar|regler|ograniczen|zasad)"
+)
+_F_NOW = (
+    r"(?:a\s+partir\s+de\s+ahora|desde\s+ahora|de\s+ahora\s+en\s+adelante|a\s+partir\s+de\s+maintenant|"
+    r"desormais|dorenavant|ab\s+jetzt|von\s+nun\s+an|ab\s+sofort|da\s+ora\s+in\s+poi|d'ora\s+in\s+poi|"
+    r"a\s+partir\s+de\s+agora|de\s+agora\s+em\s+diante|vanaf\s+nu|fran\s+och\s+med\s+nu|od\s+teraz)"
+)
+_F_VERBATIM = (
+    r"(?:mot\s+(?:pour|a)\s+mot|textuellement|palabra\s+por\s+palabra|textualmente|al\s+pie\s+de\s+la\s+letra|"
+    r"wort\s+fur\s+wort|wortlich|parola\s+per\s+parola|testualmente|palavra\s+por\s+palavra|na\s+integra|"
+    r"woord\s+voor\s+woord|letterlijk|ord\s+for\s+ord|ordagrant|slowo\s+w\s+slowo|doslownie)"
+)
+_F_CONTEXT = (
+    r"(?:documents?|documentos|documenti|dokumente|documenten|dokument|extraits|fragmentos|fragments?|frammenti|"
+    r"estratti|trechos|passages|pasajes|passaggi|abschnitte|passagens|contexte|contexto|contesto|kontext|"
+    r"context|sources|fuentes|fonti|quellen|fontes|bronnen|articulos|artikel|articoli|artigos)"
+)
 _FOREIGN = re.compile(
-    r"(?ix)"
-    r"\b(?:ignora|ignorar|ignore[zs]?|olvida|olvide|oublie[zs]?|vergiss|ignoriere|esqueca|dimentica|negeer|"
-    r"vergeet)\b(?:\W+\w+){0,4}?\W+(?:instrucciones|reglas|consignes|regles|instructions|anweisungen|"
-    r"regeln|vorgaben|instrucoes|regras|istruzioni|regole|directives|instructies|regels)"
-    r"|\b(?:prompt\ del\ sistema|prompt\ de\ sistema|mensaje\ de\ sistema|prompt\ systeme|message\ systeme|"
-    r"system-?prompt|systemnachricht|messaggio\ di\ sistema|prompt\ di\ sistema|mensagem\ de\ sistema)\b"
+    rf"(?i)\b{_F_IGNORE}\b(?P<between>(?:\W+[\w'-]+){{0,4}}?)\W+{_F_RULES}\b(?P<after>(?:\W+[\w'-]+){{0,2}})"
+    rf"|\b{_F_SHOW}\b(?:\W+[\w'-]+){{0,6}}?\W+{_F_SECRET}\b"
+    rf"|\b(?:{_F_NOW}|eres|sois|bist|sei|voce\s+e|je\s+bent|du\s+ar)\b[^.!?\n]{{0,80}}?\b{_F_WITHOUT_RULES}\b"
+    r"|\b(?:no\s+tienes|tu\s+n'as\s+(?:plus|pas)|du\s+hast\s+keine|non\s+hai|nao\s+tens|voce\s+nao\s+tem|"
+    r"je\s+hebt\s+geen)\s+(?:\w+\s+)?(?:restricciones|reglas|restrictions|regles|einschrankungen|regeln|"
+    r"restrizioni|regole|restricoes|regras|beperkingen|regels)\b"
+    rf"|\b{_F_VERBATIM}\b[^.!?\n]{{0,80}}?\b{_F_CONTEXT}\b|\b{_F_CONTEXT}\b[^.!?\n]{{0,80}}?\b{_F_VERBATIM}\b"
+)
+# Scripts without spaces between words (Japanese, Chinese, Korean) and Russian: the verb
+# "ignore/forget" near "instructions/rules", or the system prompt asked for.
+_FOREIGN_SCRIPT = re.compile(
+    r"(?:指示|命令|ルール|規則|制約|設定|プロンプト)[^。！？\n]{0,12}?(?:無視|忘れ)"
+    r"|(?:システムプロンプト|システムメッセージ|隠された指示|秘密の指示|初期の指示)[^。！？\n]{0,30}?"
+    r"(?:表示|教え|出力|見せ|書|繰り返|コピー)"
+    r"|(?:忽略|无视|無視|忘记|忘掉|不要理会|别管)[^。！？\n]{0,15}?(?:指令|指示|规则|規則|说明|限制|设定|設定|提示)"
+    r"|(?:输出|显示|告诉我|展示|打印|重复|复制|给我|給我)[^。！？\n]{0,15}?(?:系统提示|系統提示|系统消息|隐藏指令|秘密指令|"
+    r"提示词|初始指令)"
+    r"|(?:지시|규칙|지침|명령|설정)[^.!?\n]{0,10}?(?:무시|잊어)|시스템\s*프롬프트"
+    r"|(?i:(?:игнорир\w*|забуд\w*|не\s+обраща\w+\s+внимания)[^.!?\n]{0,40}?(?:инструкци|правил|указани|"
+    r"ограничени|промпт)|(?:покажи|выведи|напиши|раскрои|повтори|скопируи|дай)[^.!?\n]{0,30}?(?:системн\w*\s+"
+    r"(?:промпт|сообщени|инструкци)|скрыт\w*\s+инструкци))"
 )
 
 _DISCLOSE = (
-    r"(?:give|send|tell|show|list|print|read(?:\s+out)?|disclose|share|paste|reveal|dump|export|provide|"
-    r"forward|look\s+up|pull|fetch|retrieve|confirm|spill)"
+    r"(?:give|send|tell|show|list|print|output|display|read(?:\s+out)?|disclose|share|paste|reveal|dump|export|"
+    r"provide|forward|look\s+up|pull|fetch|retrieve|confirm|spill|leak|expose|hand\s+over|"
+    # A demand for the data: "legal needs the e-mail addresses of every guest".
+    r"needs?|wants?|requires?)"
 )
 # Personal data and secrets, but not the features named after them ("password reset link",
 # "e-mail notifications", "card view", "login page").
 _PERSONAL = (
     r"(?:e-?mail(?:\s+address(?:es)?)?s?(?!\s+(?:notifications?|settings?|digests?|templates?|alerts?|"
-    r"integration|domain|verification|reminders?|updates?|preferences|invit\w+))|phone\s+numbers?|"
+    r"integration|domain|verification|reminders?|updates?|preferences|invit\w+|to|about|when))|phone\s+numbers?|"
     r"(?:direct|mobile|personal|private)\s+(?:phone|number)s?|mobile\s+numbers?|(?:home|billing|postal|street|ip)"
     r"\s+address(?:es)?|card\s+numbers?|credit\s+cards?|card\s+(?:on\s+file|details)|payment\s+(?:method|"
     r"details)|cvv|passwords?(?!\s+(?:reset|requirements?|polic\w+|manager|rules|strength|change|expir\w*|"
@@ -175,6 +282,25 @@ _SOMEONE_ELSE = re.compile(
     r"|\buser\s+[\w.@-]+|\baccount\s+(?:\#\s?\d+|\d+|called|named|registered|for)\b|\bworkspace\s+(?:called|named)\b"
     r"|<(?:EMAIL_ADDRESS|PERSON|PHONE_NUMBER)>|\S+@\S+\.\w+"
 )
+# What the service keeps "on file for" an account that is not the user's own.
+_ON_FILE = re.compile(
+    r"(?i)\b(?:on\s+file|stored|saved|registered|kept)\s+(?:for|on|under)\s+(?P<whose>(?:[\w'-]+\s+){0,2}?)"
+    r"(?:user|account|member|customer|owner|workspace|person|guest|client|employee|profile|<PERSON>)\b"
+)
+# Asking the assistant to keep or repeat back a secret the message carries (a card number,
+# a password, a key; masked by then): a chat is no place to store them, and an echo would
+# put them in the transcript. The value itself must be there, so "how do I save my card
+# for future payments?" stays a question.
+_SECRET_VALUE = re.compile(
+    r"<(?:CREDIT_CARD|IBAN_CODE|US_SSN|PASSWORD|API_KEY|AWS_ACCESS_KEY|AWS_SECRET_KEY|STRIPE_KEY|PRIVATE_KEY|"
+    r"[A-Z_]*(?:TOKEN|SECRET))>"
+)
+_KEEP_OR_ECHO = re.compile(
+    r"(?i)\b(?:save|store|remember|keep|memori[sz]e|retain|hold\s+on\s+to|note\s+down|record)\b"
+    r"|\b(?:repeat|read|echo|say|spell|send|write)\b[^.?!\n]{0,20}?\bback\b|\brepeat\b[^.?!\n]{0,20}?\b(?:in\s+full|"
+    r"verbatim|exactly)\b|\bconfirm\s+(?:that\s+)?you(?:'ve|\s+have)?\s+(?:saved|stored|got|received|kept)\b"
+    r"|\badd\b[^.?!\n]{0,30}?\bto\s+(?:the|my|this|your)\s+(?:ticket|notes?|file|records?|profile|memory)\b"
+)
 _SERVICE_SECRET = re.compile(
     r"(?i)\b(?:database|db|production|prod|smtp|ssh|server|root|internal|master|stripe|aws|cloud|"
     r"encryption|signing|admin)\s+(?:\w+\s+)?(?:passwords?|credentials|secrets?|keys?|tokens?|private\s+keys?)\b"
@@ -184,67 +310,73 @@ _SQL_DUMP = re.compile(
     r"(?is)\bselect\b.{1,120}?\bfrom\s+(?:\w+\.)?(?:users|customers|accounts|members|people|employees|"
     r"payments|cards|credentials|contacts)\b"
 )
+# Other people's personal data asked for in other languages: the data "of all users /
+# members / customers" ("los correos de todos los usuarios", "die Telefonnummern aller
+# Mitglieder"); "envoyer un e-mail à tous les membres" sends something and stays a question.
+_F_PERSONAL = (
+    r"(?:correos?(?:\s+electronicos)?|e-?mails?|direcciones|telefonos|numeros\s+de\s+(?:telefono|telephone)|"
+    r"contrasenas|tarjetas|datos\s+personales|adresses?(?:\s+e-?mail)?|mots\s+de\s+passe|cartes\s+bancaires|"
+    r"donnees\s+personnelles|e-?mail-?adressen|telefonnummern|adressen|passworter|kreditkarten|"
+    r"personlichen?\s+daten|indirizzi(?:\s+e-?mail)?|numeri\s+di\s+telefono|password|carte\s+di\s+credito|"
+    r"dati\s+personali|enderecos|telefones|senhas|cartoes|dados\s+pessoais|telefoonnummers|wachtwoorden|"
+    r"creditcards|persoonsgegevens)"
+)
+_F_EVERYONE = (
+    r"(?:(?:de|des|di|dos|das|van|von|der)\s+)?(?:todos\s+los|todas\s+las|tous\s+les|toutes\s+les|aller|allen|"
+    r"alle|tutti\s+gli|tutte\s+le|todos\s+os|todas\s+as|de\s+otros|d'autres|anderer|altri|outros)\s+"
+    r"(?:\w+\s+)?(?:usuarios|clientes|miembros|empleados|utilisateurs|clients|membres|employes|nutzer|benutzer|"
+    r"kunden|mitglieder|mitarbeiter|utenti|membri|dipendenti|membros|funcionarios|gebruikers|klanten|leden|"
+    r"medewerkers)"
+)
+_F_DATA_REQUEST = re.compile(rf"(?i)\b{_F_PERSONAL}\s+{_F_EVERYONE}\b")
 _OWN = re.compile(r"(?i)\b(?:my|our|own|mine)\b")
-
-_INSULT_WORDS = (
-    r"(?:stupid|idiot\w*|moron\w*|dumb\w*|useless|worthless|pathetic|brainless|brain-dead|imbecile|loser|"
-    r"trash|garbage|junk|incompetent|clown|retard\w*|coward|piece\s+of\s+\w+)"
-)
-_INSULT = re.compile(rf"(?i)\b(?:you(?:'re|\s+are)?|ur|u)\s+(?:\w+\s+){{0,3}}?{_INSULT_WORDS}\b")
-_TOXIC_REQUEST = re.compile(
-    r"(?i)\b(?:insult|humiliate|bully|harass|threaten|belittle|degrade|ridicule|demean|trash-?talk|"
-    r"roast|swear\s+at|curse\s+at|make\s+fun\s+of)\w*\b|\bthreatening\b|\bslurs?\b|\bhateful\b|\bcruel\b"
-    # "... calling them stupid", "call him an idiot": name-calling asked for.
-    rf"|\bcall(?:s|ed|ing)?\s+(?:\w+\s+){{0,2}}?(?:an?\s+)?{_INSULT_WORDS}\b"
-)
-_HATE = re.compile(
-    r"(?i)\b(?:which|what)\s+(?:race|nationality|religion|ethnicity|gender|country|ethnic\s+group)\b[^.?]{0,40}"
-    r"\b(?:worst|inferior|lazy|stupid|dumb|least|lesser)\b"
-    r"|\b(?:women|men|girls|immigrants|foreigners|muslims|jews|christians|gays?|lesbians|black\s+people|"
-    r"white\s+people|old\s+people|elderly|disabled\s+people|poor\s+people|people\s+from\s+[\w\s]{1,20}?)\b"
-    r"[^.?]{0,40}\b(?:shouldn't|should\s+not|can't|cannot|aren't|are\s+not|are\s+all|are\s+too|just\s+aren't|"
-    r"inferior|lazy|stupid|burden|criminals?|incompetent|too\s+slow|too\s+dumb)\b"
-)
-STRONG_PROFANITY = re.compile(
-    r"(?i)\b(?:\w*fuck\w*|f\*+ck\w*|shit\w*|bullshit|cunt\w*|asshole\w*|arsehole\w*|motherf\w+|dickhead\w*|"
-    r"bitch\w*|bastard\w*|wanker\w*|twat\w*|cocksucker\w*|piss\s+off|go\s+to\s+hell|drop\s+dead|go\s+die|"
-    r"kill\s+(?:yourself|himself|herself|themselves))\b"
+_HOW_TO_VERB = re.compile(
+    r"(?i)\b(?:see|find|check|know|view|choose|decide|control|limit|manage|configure|set|pick|select|define|"
+    r"restrict|change|edit|track|audit|review|monitor|filter|sort|hide|determine)\s+$"
 )
 
-# The profanity model's own 0.5 fires on "kill the process"; real swearing scores 0.95+.
-PROFANITY_MIDPOINT = 0.9
-PROFANITY_SLOPE = 1.6
+# Toxicity (patterns, calibrated profanity, names neutralised) is one shared copy in
+# ragate_core.toxicity, read by toxic_input here, OutputToxicity and the toxicity metric.
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
-def calibrated_profanity(raw: float) -> float:
-    """alt-profanity-check's probability moved so that only confident detections pass 0.5."""
-    return 1.0 / (1.0 + math.exp(-PROFANITY_SLOPE * (_logit(raw) - _logit(PROFANITY_MIDPOINT))))
-
-
-def profanity(texts: Sequence[str]) -> list[float]:
-    """Calibrated profanity probability per text, raised for unambiguous abuse."""
-    if not texts:
-        return []
-    from profanity_check import predict_prob
-
-    raw = predict_prob(list(texts))
-    return [
-        max(calibrated_profanity(float(p)), 0.9 if STRONG_PROFANITY.search(t) else 0.0)
-        for t, p in zip(texts, raw)
-    ]
+# Overriding the documents the answer must be built on ("ignore the retrieved articles").
+_OVERRIDE_CONTEXT = re.compile(rf"(?i)\b{_OVERRIDE_VERB}\b(?:\W+[\w'-]+){{0,4}}?\W+{_BOT_CONTEXT}")
 
 
 def _override(text: str) -> bool:
     # "ignore the assignment rules" is a feature question; "ignore your rules" is not.
-    return any(
+    return bool(_OVERRIDE_CONTEXT.search(text)) or any(
         not m.group("between").strip() or _QUALIFIER.search(m.group("between"))
         for m in _OVERRIDE.finditer(text)
     )
+
+
+# Words that make a sentence about the assistant itself: its instructions and rules, a
+# role or mode to adopt, its context, tools or secrets, a command to obey or to reveal. The
+# prototype classifier may call a sentence an injection only when it holds one of them.
+INJECTION_CUE = re.compile(
+    r"(?i)\b(?:instruct\w*|rules?|guidelines?|polic(?:y|ies)|prompts?|system|directives?|restrict\w*|"
+    r"constraints?|limits?|limitations?|filter\w*|guardrails?|safeguards?|censor\w*|ethic\w*|moral\w*|"
+    r"programm\w*|config\w*|setup|persona|characters?|role-?\s?play\w*|roles?|pretend\w*|act(?:ing)?\s+as|"
+    r"play(?:ing)?\s+(?:the|a|an)|imagin\w*|hypothetic\w*|fiction\w*|simulat\w*|games?|story|script|mode|"
+    r"jailbr\w*|dan|unfiltered|uncensored|unrestricted|ignor\w*|disregard\w*|forget|overrid\w*|bypass\w*|"
+    r"obey\w*|comply|command\w*|orders?|from\s+now\s+on|no\s+longer|reveal\w*|verbatim|word\s+for\s+word|"
+    r"repeat\w*|recit\w*|quot\w*|print\w*|dump\w*|leak\w*|paste|copy|echo|disclos\w*|expos\w*|secrets?|"
+    r"hidden|confidential|internal|developers?|operators?|admin\w*|authori[sz]\w*|context|tools?|functions?|"
+    r"terminal|console|output|test(?:ing)?|priority|chatbot|bot|assistant|ai|model|yourself|your\s+(?:own|real|"
+    r"true|new))\b"
+)
+_F_QUALIFIED = re.compile(rf"(?i)\b{_F_QUALIFIER}\b")
+
+
+def _foreign(text: str) -> bool:
+    for m in _FOREIGN.finditer(text):
+        if m.group("between") is None:  # not the "ignore ... rules" branch
+            return True
+        # "ignora tus reglas", "oublie les consignes précédentes": the assistant's own rules.
+        if not m.group("between").strip() or _F_QUALIFIED.search(m.group("between") + m.group("after")):
+            return True
+    return bool(_FOREIGN_SCRIPT.search(text))
 
 
 def someone_else(text: str) -> bool:
@@ -257,9 +389,16 @@ def _data_request(text: str) -> bool:
         for m in _DATA_REQUEST.finditer(text):
             if not _OWN.search(m.group("between")):  # "send me my invoices" is the user's own data
                 return True
-        if any(not _OWN.search(m.group(0)) for m in _WHAT_IS.finditer(text)):
+        if any(not _OWN.search(m.group("whose")) for m in _ON_FILE.finditer(text)):
             return True
-    if _SQL_DUMP.search(text):
+        for m in _WHAT_IS.finditer(text):
+            # "where can an admin see which API keys are active" asks where a feature is, not
+            # for the keys: a "which ..." that a verb like see/choose/manage governs.
+            if not _OWN.search(m.group(0)) and not _HOW_TO_VERB.search(text[: m.start()]):
+                return True
+    if _SQL_DUMP.search(text) or _F_DATA_REQUEST.search(text):
+        return True
+    if _SECRET_VALUE.search(text) and _KEEP_OR_ECHO.search(text):
         return True
     return bool(_SERVICE_SECRET.search(text)) and bool(
         re.search(rf"(?i)\b(?:{_DISCLOSE}|what(?:'s|\s+is|\s+are)|need|want)\b", text)
@@ -275,17 +414,15 @@ def pattern_hits(text: str) -> dict[str, str]:
         ("persona", bool(_PERSONA.search(text))),
         ("planted", bool(_PLANTED.search(text))),
         ("decode_and_obey", bool(_DECODE_AND_OBEY.search(text))),
-        ("foreign", bool(_FOREIGN.search(text))),
+        ("context_dump", bool(_CONTEXT_DUMP.search(text))),
+        ("foreign", _foreign(text)),
     ):
         if matched:
             hits.setdefault("injection", name)
     if _data_request(text):
         hits["data_request"] = "disclosure"
-    for name, pattern in (("insult", _INSULT), ("request", _TOXIC_REQUEST), ("hate", _HATE)):
-        if pattern.search(text):
-            hits.setdefault("toxic_input", name)
-    if STRONG_PROFANITY.search(text):
-        hits.setdefault("toxic_input", "profanity")
+    if (abuse := toxicity.toxic_pattern(text)) is not None:
+        hits.setdefault("toxic_input", abuse)
     return hits
 
 
@@ -361,38 +498,56 @@ class InputDetector(_SeededDetector):
         # Asking about personal data is a data request only when the data is someone else's:
         # the embedding alone cannot tell "my backup codes" from "her backup codes".
         others = any(someone_else(view.text) for view in views)
+        # Abuse must survive the names being replaced by stand-ins ("Can Shital call me?").
+        neutral = toxicity.neutralise_names(texts)
+        if neutral != texts:
+            probs["toxic"] = self.classifier().predict(neutral)["toxic"]
+        # The embedder was trained on English, and two words tell it little: on other languages
+        # and on greetings its similarities measure the language or the length, not an attack
+        # ("bonjour" sits nearer the French injection seeds than any English question). There,
+        # only a pattern's evidence can call a message an injection or a data request.
+        readable = [len(piece.split()) >= MIN_PIECE_WORDS and reads_as_english(piece) for _, piece in todo]
         for rail, label in INPUT_RAILS.items():
             if rail == "data_request" and not others:
                 continue
-            for (how, _), p in zip(todo, probs[label]):
+            for (how, piece), p, ok in zip(todo, probs[label], readable):
+                if rail in EMBEDDER_NEEDS_ENGLISH and not ok:
+                    continue
+                # Resembling an attack is not enough for an injection: the sentence must also
+                # be about the assistant itself ("I'm not sure which setting controls which"
+                # resembles the seeds' chatty register but asks nothing of the assistant).
+                if rail == "injection" and not INJECTION_CUE.search(piece):
+                    continue
                 offer(rail, p, f"prototype ({how})")
-        for (how, _), p in zip(todo, profanity(texts)):
+        for (how, _), p in zip(todo, toxicity.profanity(neutral)):
             offer("toxic_input", p, f"profanity ({how})")
         return best
 
 
-class OutputToxicity(_SeededDetector):
-    """The probability that an answer is toxic: its worst sentence by prototypes or profanity."""
+class OutputToxicity:
+    """The probability that an answer is toxic: the shared detector of
+    :mod:`ragate_core.toxicity` (the same judgment as the ``toxicity`` gate metric), read at
+    the rail's own threshold."""
 
-    negative_label = "clean"
+    def __init__(self, detector: toxicity.ToxicityDetector | None = None) -> None:
+        self._detector = detector
 
-    def __init__(self, embed: Embed | None = None, seeds_path: Path = OUTPUT_SEEDS) -> None:
-        super().__init__(embed, seeds_path)
+    def detector(self) -> toxicity.ToxicityDetector:
+        """The detector (the process-wide shared one unless given)."""
+        return self._detector or toxicity.shared_detector()
 
     def assess(self, text: str) -> Finding:
-        """The answer's worst sentence, scored."""
-        parts = [p.strip() for p in _SENTENCE.split(text) if p.strip()]
-        if not parts:
+        """The answer's worst sentence (or window of a long one), scored."""
+        if not text.strip():
             return Finding("toxic_output", 0.0, "")
-        proto = self.classifier().predict(parts)["toxic"]
-        profane = profanity(parts)
-        scores = np.maximum(proto, np.asarray(profane))
-        worst = int(np.argmax(scores))
-        signal = "prototype" if proto[worst] >= profane[worst] else "profanity"
-        return Finding("toxic_output", round(float(scores[worst]), 4), f"{signal} in sentence {worst + 1}")
+        judged = self.detector().judge([text])[0]
+        signal = "profanity" if judged.kind == "profanity" else f"prototype {judged.kind}".strip()
+        parts = toxicity.sentences(text)
+        where = parts.index(judged.sentence) + 1 if judged.sentence in parts else 1
+        return Finding("toxic_output", round(judged.value, 4), f"{signal} in sentence {where}")
 
 
 def _default_embed() -> Embed:
-    from rag.embeddings import default_embeddings
+    from ragate_core.embeddings import default_embeddings
 
     return default_embeddings().encode

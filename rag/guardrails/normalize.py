@@ -52,6 +52,9 @@ _FRAGMENT_GLUE = re.compile(r"""(['"])\s*\+\s*(['"])""")
 _BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX_TOKEN = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])")
 _WORD = re.compile(r"[a-z']+")
+_WORD_RUN = re.compile(r"[^\W\d_]+")
+# Combining Diacritical Marks (U+0300-U+036F): the accents of Latin, Greek and Cyrillic letters.
+_DIACRITIC = re.compile("[\u0300-\u036f]")
 _CLAUSE = re.compile(r"[:;\n\"“”«»]+|(?<=[.!?])\s+")
 # Function words: a text made of real English has many of them, gibberish almost none.
 # Used only to tell whether a re-ordered reading (reversed, ROT13) is the real message.
@@ -62,6 +65,32 @@ _FUNCTION_WORDS = frozenset(
     just only also here there up out about into over after before above below new""".split()
 )
 
+# Function words of the other languages a support desk hears most (French, Spanish, German,
+# Italian, Portuguese, Dutch, the Scandinavian languages, Polish, Czech, Turkish), written
+# without accents as :func:`canonical` leaves them, and leaving out every word that is also
+# common in English ("a", "no", "me", "was", "come", "pro"...).
+_OTHER_FUNCTION_WORDS = frozenset(
+    """le les une des du et est que qui pour dans sur avec pas ne je tu il ils elle nous vous mon ma mes
+    ton ta tes votre vos notre nos ce cette ces comment ou quoi quel quelle quels puis peux peut suis sont
+    etre avoir bonjour bonsoir salut merci oui tres aussi mais donc leur leurs au aux qu j l d c de la en un
+    el los las una unos unas del y para por con yo mi mis su sus nuestro nuestra nuestros vuestro vuestra
+    como donde cual cuales puedo puede pueden hola gracias esta estan muy pero tambien hay lo al se sin
+    cuanto
+    der die das den dem ein eine einen einem einer und ist nicht ich du wir ihr fur auf wie wo kann
+    konnen mein meine meinen unser unsere unseren bitte danke hallo sie es auch aber oder wenn dass zu im
+    bei von vom zum zur sind habe haben
+    il lo gli di della dei delle e che per non io mio mia miei dove cosa posso puo grazie ciao sono nel
+    nella alla ho quanto
+    o os um do da dos das para com nao eu meu minha meus minhas onde pode obrigado obrigada ola voce sao
+    em ao
+    het een en van voor met niet ik mijn hoe waar wat je jij wij onze ons bedankt deze er op zijn
+    och att det som jag inte hur kan min mitt mina vi ar till pa jeg ikke hvordan hvad
+    jak czy nie sie jest mam moje moja dla ze si je
+    bir ve bu icin nasil""".split()
+)
+# Letters past Latin Extended (U+024F): Cyrillic, Greek, CJK, Hangul, Arabic...
+_NON_LATIN = re.compile(r"[^\W\d_\u0000-\u024f]")
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -71,16 +100,31 @@ class Reading:
     text: str
 
 
+def _unconfuse(match: re.Match[str]) -> str:
+    word = match.group(0)
+    latin = word.translate(_CONFUSABLES)
+    # A disguise is a word that reads as Latin once its look-alikes are mapped ("Dіsrеgаrd"
+    # with Cyrillic і, е, а); a Russian or Greek word keeps its own letters.
+    if latin != word and all(c.isascii() or not c.isalpha() for c in strip_accents(latin)):
+        return latin
+    return word
+
+
 def fold(text: str) -> str:
-    """Invisible characters removed, NFKC applied and look-alike letters mapped to Latin."""
+    """Invisible characters removed, NFKC applied and look-alike letters mapped to Latin
+    (inside words that read as Latin once mapped)."""
     text = _INVISIBLE.sub("", text)
-    return unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
+    return _WORD_RUN.sub(_unconfuse, unicodedata.normalize("NFKC", text))
 
 
 def strip_accents(text: str) -> str:
-    """Diacritics removed ("ïgnörë" -> "ignore"); only used on a text the detectors read."""
+    """Diacritics removed ("ïgnörë" -> "ignore"); only used on a text the detectors read.
+
+    Only the marks of the Latin, Greek and Cyrillic alphabets go: Japanese voicing marks and
+    Korean syllables are recomposed as written ("パスワード" stays, it does not become "ハスワート").
+    """
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", _DIACRITIC.sub("", decomposed))
 
 
 def unleet(text: str) -> str:
@@ -106,6 +150,23 @@ def englishness(text: str) -> float:
     """The share of words that are English function words (0 for gibberish)."""
     words = _WORD.findall(text.lower())
     return sum(w in _FUNCTION_WORDS for w in words) / len(words) if words else 0.0
+
+
+def reads_as_english(text: str) -> bool:
+    """Whether ``text`` is English: mostly Latin letters, and no fewer English function words
+    than function words of other languages. The sentence embedder behind the detectors was
+    trained on English: on other languages its similarities measure the language, not the
+    meaning, so they must not decide a verdict there.
+    """
+    letters = [c for c in text if c.isalpha()]
+    if not letters or len(_NON_LATIN.findall(text)) > 0.3 * len(letters):
+        return False
+    words = re.findall(r"[a-z]+", strip_accents(text).lower())
+    # "a" is also a preposition in Italian, Spanish and Portuguese: it tells nothing.
+    english = sum(w in _FUNCTION_WORDS and w != "a" for w in words)
+    other = sum(w in _OTHER_FUNCTION_WORDS for w in words)
+    # No English function word at all: another language (or a fragment), not English.
+    return english > 0 and english >= other
 
 
 def _printable(data: bytes) -> str | None:

@@ -162,8 +162,19 @@ class Guardrails:
 @cache
 def rails_fingerprint(config_dir: Path = CONFIG_DIR) -> str:
     """SHA-256 (16 hex digits) of the rails' configuration, code and seed data."""
+    import ragate_core
+
     package = Path(__file__).parent
-    files = sorted({*config_dir.glob("*"), *package.glob("*.py"), *(package / "data").glob("*.jsonl")})
+    core = Path(ragate_core.__file__).parent  # the shared detectors (PII, prototypes, toxicity)
+    files = sorted(
+        {
+            *config_dir.glob("*"),
+            *package.glob("*.py"),
+            *(package / "data").glob("*.jsonl"),
+            *core.glob("*.py"),
+            *(core / "data").glob("*"),
+        }
+    )
     digest = hashlib.sha256()
     for path in files:
         if path.is_file():

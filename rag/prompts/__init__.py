@@ -11,7 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 PROMPTS_DIR = Path(__file__).parent
 

@@ -9,7 +9,7 @@ probability of 0.5 sits where the seeds of the two classes meet.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,18 +30,26 @@ class Seed:
     label: str
 
 
-def load_seeds(path: Path) -> list[Seed]:
-    """Seed texts, one JSON object (``text``, ``label``) a line."""
-    seeds = []
+def seed_rows(
+    path: Path, required: Sequence[str] = ("text", "label")
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a JSONL seed file; ``ValueError`` naming ``path:line`` for a bad row."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            seeds.append(Seed(str(row["text"]), str(row["label"])))
-        except (ValueError, KeyError) as exc:
-            raise ValueError(f"{path}:{number}: a seed needs 'text' and 'label': {exc}") from exc
-    return seeds
+            missing = [key for key in required if key not in row]
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: a seed needs {' and '.join(required)}: {exc}") from exc
+        if missing:
+            raise ValueError(f"{path}:{number}: a seed needs {' and '.join(required)}: missing {missing}")
+        yield number, row
+
+
+def load_seeds(path: Path) -> list[Seed]:
+    """Seed texts, one JSON object (``text``, ``label``) a line."""
+    return [Seed(str(row["text"]), str(row["label"])) for _, row in seed_rows(path)]
 
 
 def _top_k_mean(similarities: np.ndarray, k: int = TOP_K) -> np.ndarray:

@@ -92,6 +92,199 @@ def _card(value: str) -> bool:
     return 13 <= len(digits) <= 19 and luhn_ok(digits) and bool(_CARD_PREFIX.match(digits))
 
 
+# ---------------------------------------------------------------------------------------
+# Kinds both the rails and the metric find the same way: cards in any grouping, phones
+# in short local forms, government ids next to their names, numbers that are not phones.
+# ---------------------------------------------------------------------------------------
+
+# A run of digit groups ("4000 0000 0000 0000 006", "3782-822463-10005", "4111111111111111").
+_NUMBER_RUN = re.compile(r"(?<![\w.+-])\d+(?:[ .-]\d+)*")
+
+
+def card_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every card number in ``text``, in any grouping.
+
+    Inside each run of digit groups, the longest stretch of whole groups joined by one
+    separator that holds 13-19 digits, passes Luhn and starts with a card network's issuer
+    prefix; a number glued to letters ("4111...-BLK") is a code, not a card.
+    """
+    found = []
+    for run in _NUMBER_RUN.finditer(text):
+        groups = [(run.start() + g.start(), run.start() + g.end()) for g in re.finditer(r"\d+", run.group())]
+        seps = [text[groups[k][1] : groups[k + 1][0]] for k in range(len(groups) - 1)]
+        i = 0
+        while i < len(groups):
+            best = None
+            digits = 0
+            for j in range(i, len(groups)):
+                if j > i and seps[j - 1] != seps[i]:
+                    break
+                digits += groups[j][1] - groups[j][0]
+                if digits > 19:
+                    break
+                start, end = groups[i][0], groups[j][1]
+                if digits >= 13 and _card(text[start:end]) and not _glued_code(text, start, end):
+                    best = (j, start, end)
+            if best is None:
+                i += 1
+                continue
+            found.append((best[1], best[2]))
+            i = best[0] + 1
+    return found
+
+
+def _glued_code(text: str, start: int, end: int) -> bool:
+    """A number that is only part of a longer code ("SKU-300-22-1974", "4111...-BLK")."""
+    before, after = text[max(0, start - 2) : start], text[end : end + 2]
+    return bool(re.search(r"[A-Za-z_][-_/]?$", before) or re.match(r"^[-_/]?[A-Za-z_]", after))
+
+
+# Words around a number that say it is a phone number.
+_PHONE_CONTEXT = re.compile(
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|cellphone|call|calling|ring|text|sms|whatsapp|signal|fax|dial|"
+    r"reach|contact|number|ext|extension|landline|hotline|voicemail|m|t|ph)\b\.?[^.\n]{0,30}$"
+)
+# What a phone number follows when it is an id ("order 555-0134", "ticket number ...").
+_NOT_PHONE_CONTEXT = re.compile(
+    r"(?i)\b(?:sku|part|model|serial|order|ticket|invoice|ref|reference|tracking|po|item|product|build|"
+    r"version|batch|lot|case|room|error|code|pin|id|timestamp|epoch|unix|time)\b[\s#:.-]*(?:no\.?|number|#)?[\s#:]*$"
+)
+
+
+def _decimal_part(text: str, start: int, end: int) -> bool:
+    """Digits that are part of a decimal number ("1607635102.00", "3.1607635102")."""
+    return bool(
+        re.match(r"^[.,]\d", text[end : end + 2]) or re.search(r"\d[.,]$", text[max(0, start - 2) : start])
+    )
+
+
+def phone_like_number(text: str, start: int, end: int) -> bool:
+    """Whether a phone-number finding is really a phone number.
+
+    A bare run of digits (no ``+``, brackets or separators: an epoch timestamp, an order
+    number) or a short local number counts only right after a word saying it is a phone
+    number; no finding that is part of a decimal number or of a code, or follows an id's
+    label, counts.
+    """
+    value = text[start:end]
+    before = text[max(0, start - 40) : start]
+    if _decimal_part(text, start, end) or _glued_code(text, start, end) or _NOT_PHONE_CONTEXT.search(before):
+        return False
+    if re.fullmatch(r"\d+(?:[.,]\d{1,3})?", value):  # digits, or a decimal number ("1607635102.0")
+        return bool(_PHONE_CONTEXT.search(before)) and not re.search(r"[.,]", value)
+    # Without a country code or an area code in brackets, a number of fewer than ten
+    # digits ("4000 0000", "555-0134") is a local number only when the text says so.
+    if "+" not in value and "(" not in value and sum(c.isdigit() for c in value) < 10:
+        return bool(_PHONE_CONTEXT.search(before))
+    return True
+
+
+def _short_phone(m: re.Match[str]) -> bool:
+    """A local number without area code ("555-0134") only after a word saying it is a phone."""
+    start, end = m.span("v")
+    before = m.string[max(0, start - 40) : start]
+    return bool(_PHONE_CONTEXT.search(before)) and phone_like_number(m.string, start, end)
+
+
+# Names of government identifiers, in the languages our users write. Abbreviations are
+# case-sensitive ("TIN", not "tin"; "PAN", not "pan").
+_GOV_ID_NAME = (
+    r"(?:(?i:passport|passeport|pasaporte|passaporto|reisepass|national\s+(?:id(?:entity)?|identity|identification|"
+    r"insurance|registration)(?:\s+card)?|identity\s+(?:card|number|document)|id\s+card|id-card|"
+    r"citizen(?:ship)?\s+(?:id|number|card)|personal\s+(?:id|identification|identity)\s+(?:number|code)|"
+    r"social\s+(?:security|insurance)|tax\s*(?:payer)?\s*(?:id(?:entification)?|identifier|reference|file|code|"
+    r"number)|taxpayer\s+(?:id|number)|steuer-?id|steuer-?identifikationsnummer|steuernummer|"
+    r"steuerliche\s+identifikationsnummer|personalausweis(?:nummer)?|ausweisnummer|codice\s+fiscale|"
+    r"driver'?s?\s+licen[cs]e|driving\s+licen[cs]e|num[eé]ro\s+(?:fiscal|de\s+s[eé]curit[eé]\s+sociale|"
+    r"d'identit[eé]|de\s+passeport)|carte\s+d'identit[eé]|documento\s+(?:nacional\s+)?de\s+identidad|"
+    r"aadhaar|voter\s+id|health\s+insurance\s+number|medicare\s+number|nhs\s+number|residence\s+permit)"
+    r"|\b(?:SSN|SIN|TIN|ITIN|EIN|NIF|NIE|DNI|NIR|NINO|BSN|PESEL|CPF|CURP|RFC|PAN|TFN|UTR|DL|NIN|NRIC|AHV|IdNr))"
+)
+# Words between the name and the value that make it about the document, not the value.
+_GOV_ID_NOT_VALUE = re.compile(
+    r"(?i)\b(?:expir\w*|issued|valid\w*|renew\w*|photo\w*|page|pages|fee|fees|days?|weeks?|months?|years?|office|"
+    r"appointment|version|step|field|form|size|digits?|characters?|format)\b"
+)
+_GOV_ID = re.compile(
+    rf"{_GOV_ID_NAME}(?P<between>(?:\s+[a-zà-ÿ'#.:-]+){{0,4}}?)\s*[:#=]?\s*"
+    r"(?P<v>(?=[A-Z0-9 .-]*\d)[A-Z0-9]+(?:[ .-][A-Z0-9]+){0,5})(?![\w-]|[.,]\d)"
+)
+# A calendar date (day-month-year or year-month-day); "078-05-1120" (an SSN) is not one.
+_DATE_SHAPE = re.compile(r"^(?:\d{1,2}[./-]\d{1,2}[./-](?:\d{2}|\d{4})|\d{4}[./-]\d{1,2}[./-]\d{1,2})$")
+
+
+def _government_id(m: re.Match[str]) -> bool:
+    """An id-shaped value right after an id's name: 5-20 capitals and digits, with at least
+    two digits among letters or five digits alone, not a date."""
+    value = m.group("v").rstrip(".-")
+    core = re.sub(r"[ .-]", "", value)
+    return (
+        5 <= len(core) <= 20
+        and sum(c.isdigit() for c in core) >= (2 if any(c.isalpha() for c in core) else 5)
+        and not _DATE_SHAPE.match(value)
+        and not _GOV_ID_NOT_VALUE.search(m.group("between"))
+    )
+
+
+def _shared_rules() -> tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], ...]:
+    return (
+        ("PHONE_NUMBER", re.compile(r"(?<![\w+(.-])(?P<v>\d{3}[-.]\d{4})(?![\w-]|[.,]\d)"), _short_phone),
+        ("GOVERNMENT_ID", _GOV_ID, _government_id),
+    )
+
+
+def shared_findings(text: str) -> list[tuple[str, int, int]]:
+    """(entity, start, end) of the kinds the rails and the metric detect the same way."""
+    found = [("CREDIT_CARD", start, end) for start, end in card_spans(text)]
+    for entity, regex, check in _shared_rules():
+        for m in regex.finditer(text):
+            if check(m):
+                start, end = m.span("v")
+                value = text[start:end].rstrip(" .-")
+                found.append((entity, start, start + len(value)))
+    return found
+
+
+# presidio's own recognizers of national identifiers (pattern, checksum and context words);
+# weak patterns count only with their context words (presidio raises them to 0.4 then).
+_GOV_RECOGNIZERS = {
+    "UkNinoRecognizer": "UK_NINO", "UkPassportRecognizer": "UK_PASSPORT",
+    "UkDrivingLicenceRecognizer": "UK_DRIVING_LICENCE", "NhsRecognizer": "UK_NHS",
+    "DeTaxIdRecognizer": "DE_TAX_ID", "DePassportRecognizer": "DE_PASSPORT",
+    "DeIdCardRecognizer": "DE_ID_CARD",
+    "EsNifRecognizer": "ES_NIF", "EsNieRecognizer": "ES_NIE", "ItFiscalCodeRecognizer": "IT_FISCAL_CODE",
+    "InPanRecognizer": "IN_PAN", "InAadhaarRecognizer": "IN_AADHAAR", "PlPeselRecognizer": "PL_PESEL",
+    "CaSinRecognizer": "CA_SIN", "AuTfnRecognizer": "AU_TFN", "UsItinRecognizer": "US_ITIN",
+    "UsPassportRecognizer": "US_PASSPORT", "UsLicenseRecognizer": "US_DRIVER_LICENSE",
+}  # fmt: skip
+GOVERNMENT_ENTITIES = tuple(_GOV_RECOGNIZERS.values())
+_GOV_MIN_SCORE = 0.4
+# Words of presidio's context lists too general to vouch for an id on their own.
+_GENERIC_CONTEXT = frozenset(
+    "us united states pass individual payer canada travel document permit identification seriennummer "
+    "dokumentennummer lic cf fin".split()
+)
+# Per government entity, presidio's own context words plus our names of ids (filled when
+# the analyzer is built).
+_GOV_CONTEXT: dict[str, re.Pattern[str]] = {}
+
+
+def _gov_context_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    kept = sorted({w.lower() for w in words if len(w) > 2 and w.lower() not in _GENERIC_CONTEXT}, key=len)
+    alternatives = "|".join(re.escape(w) for w in reversed(kept)) or "(?!)"
+    return re.compile(rf"(?i:\b(?:{alternatives})\b)|{_GOV_ID_NAME}")
+
+
+def government_id_in_context(entity: str, text: str, start: int, end: int) -> bool:
+    """Whether presidio's finding of a national id has one of its names just before it,
+    and is not part of a longer code. presidio's checksums alone pass one random number
+    in ten (NHS, SIN, Aadhaar), so an order number never counts without its context."""
+    if _part_of_code(text, start, end) or _decimal_part(text, start, end):
+        return False
+    pattern = _GOV_CONTEXT.get(entity) or _gov_context_pattern(())
+    return bool(pattern.search(text[max(0, start - 60) : start]))
+
+
 def _digits_between(low: int, high: int) -> Callable[[str], bool]:
     return lambda value: low <= sum(c.isdigit() for c in value) <= high
 
@@ -210,13 +403,6 @@ RULES: tuple[Rule, ...] = (
         ),
         check=_secret_shaped,
     ),
-    # Card numbers in any grouping, and Amex's 4-6-5 (checked by Luhn and issuer prefix).
-    Rule(
-        "CREDIT_CARD",
-        re.compile(r"(?<![\d.-])(?P<v>\d{4}(?P<sep>[ .-]?)\d{4}(?P=sep)\d{4}(?P=sep)\d{1,7})(?![\d])"),
-        _card,
-    ),
-    Rule("CREDIT_CARD", re.compile(r"(?<![\d.-])(?P<v>3[47]\d{2}[ .-]?\d{6}[ .-]?\d{5})(?!\d)"), _card),
     # IBANs, contiguous or in groups of four.
     Rule(
         "IBAN_CODE",
@@ -289,6 +475,7 @@ def rule_findings(text: str) -> list[PiiSpan]:
             if rule.check is not None and not rule.check(stripped):
                 continue
             found.append(PiiSpan(rule.entity, start, start + len(stripped), stripped))
+    found += [PiiSpan(entity, start, end, text[start:end]) for entity, start, end in shared_findings(text)]
     return found
 
 
@@ -324,6 +511,14 @@ def analyzer() -> AnalyzerEngine:
             if _analyzer_instance is None:
                 _analyzer_instance = _build_analyzer()
     return _analyzer_instance
+
+
+def spacy_pipeline() -> Any:
+    """The spaCy ``Language`` inside the process-wide analyzer (one copy of the model).
+
+    The toxicity detector reads names with it (:func:`ragate_core.toxicity.neutralise_names`).
+    """
+    return analyzer().nlp_engine.nlp["en"]
 
 
 def _build_analyzer() -> AnalyzerEngine:
@@ -368,6 +563,12 @@ def _build_analyzer() -> AnalyzerEngine:
         SpacyRecognizer(supported_entities=["PERSON"]),
     ):
         registry.add_recognizer(recognizer)
+    import presidio_analyzer.predefined_recognizers as predefined
+
+    for name, entity in _GOV_RECOGNIZERS.items():  # country recognizers default to their own language
+        recognizer = getattr(predefined, name)(supported_language="en")
+        registry.add_recognizer(recognizer)
+        _GOV_CONTEXT[entity] = _gov_context_pattern(recognizer.context or ())
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
 
 
@@ -385,15 +586,25 @@ def find_pii(text: str, *, names: bool = False) -> list[PiiSpan]:
     if not text or not text.strip():
         return []
     spans = set(rule_findings(text))
-    entities = [*_PRESIDIO_ENTITIES, *(["PERSON"] if names else [])]
+    entities = [*_PRESIDIO_ENTITIES, *GOVERNMENT_ENTITIES, *(["PERSON"] if names else [])]
     for r in analyzer().analyze(text=text, language="en", entities=entities):
-        if r.start >= r.end or r.score < _MIN_SCORE.get(r.entity_type, 0.0):
+        minimum = (
+            _GOV_MIN_SCORE if r.entity_type in GOVERNMENT_ENTITIES else _MIN_SCORE.get(r.entity_type, 0.0)
+        )
+        if r.start >= r.end or r.score < minimum:
             continue
         value = text[r.start : r.end]
         if r.entity_type == "PERSON":
             if not _plausible_name(value):
                 continue
-        elif r.entity_type != "EMAIL_ADDRESS" and _glued(text, r.start, r.end):
+        elif (
+            (r.entity_type != "EMAIL_ADDRESS" and _glued(text, r.start, r.end))
+            or (r.entity_type == "PHONE_NUMBER" and not phone_like_number(text, r.start, r.end))
+            or (
+                r.entity_type in GOVERNMENT_ENTITIES
+                and not government_id_in_context(r.entity_type, text, r.start, r.end)
+            )
+        ):
             continue
         spans.add(PiiSpan(r.entity_type, r.start, r.end, value))
     return sorted(spans, key=lambda s: (s.start, -s.end, s.entity_type))
@@ -460,11 +671,24 @@ _PRIORS: dict[str, tuple[float, float]] = {
     "PRIVATE_KEY": (0.99, 1.0),
     "API_KEY": (0.9, 1.0),
     "PASSWORD": (0.9, 1.0),
+    # Government ids: our context-bound rule, and presidio's country recognizers (score
+    # 0.4 = a weak pattern next to its context words, 0.85 = a strong or checksummed one).
+    "GOVERNMENT_ID": (0.95, 1.0),
+    **{entity: (0.95, 0.85) for entity in GOVERNMENT_ENTITIES},
+    # A labelled birth date alone; with a full name it is an identified person.
+    "DATE_OF_BIRTH": (0.6, 1.0),
+    "IDENTIFIED_PERSON": (0.85, 1.0),
 }
 # Names never cross the default threshold on their own, however many there are.
 PERSON_CAP = 0.35
 # Below these presidio scores a finding is noise (e.g. "any 9 digits" SSN patterns).
-_SCORED_MIN_SCORE: dict[str, float] = {"US_SSN": 0.4, "PHONE_NUMBER": 0.3, "IP_ADDRESS": 0.5, "PERSON": 0.5}
+_SCORED_MIN_SCORE: dict[str, float] = {
+    "US_SSN": 0.4,
+    "PHONE_NUMBER": 0.3,
+    "IP_ADDRESS": 0.5,
+    "PERSON": 0.5,
+    **{entity: _GOV_MIN_SCORE for entity in GOVERNMENT_ENTITIES},
+}
 _SCORED_ENTITIES = (
     "EMAIL_ADDRESS",
     "PHONE_NUMBER",
@@ -473,6 +697,7 @@ _SCORED_ENTITIES = (
     "US_SSN",
     "IP_ADDRESS",
     "PERSON",
+    *GOVERNMENT_ENTITIES,
 )
 
 
@@ -563,10 +788,6 @@ def _random_looking(value: str, min_length: int = 16) -> bool:
     has_digit = any(c.isdigit() for c in core)
     has_alpha = any(c.isalpha() for c in core)
     return has_digit and has_alpha and _entropy_bits(core) >= 3.3
-
-
-def _card_number(m: re.Match[str]) -> bool:
-    return _card(m.group("v"))
 
 
 def _before(m: re.Match[str], chars: int) -> str:
@@ -703,17 +924,6 @@ SCORED_RULES: tuple[ScoredRule, ...] = (
         ),
         check=_contextual_password,
     ),
-    # Card numbers in any grouping ("2223.5380.5803.3552"), checked by Luhn and issuer.
-    ScoredRule(
-        "CREDIT_CARD",
-        re.compile(r"(?<![\d.-])(?P<v>\d{4}(?P<sep>[ .-]?)\d{4}(?P=sep)\d{4}(?P=sep)\d{1,7})(?![\d-])"),
-        check=_card_number,
-    ),
-    ScoredRule(
-        "CREDIT_CARD",
-        re.compile(r"(?<![\d.-])(?P<v>3[47]\d{2}[ .-]?\d{6}[ .-]?\d{5})(?![\d-])"),  # Amex 4-6-5
-        check=_card_number,
-    ),
     # Postal addresses: "14 Larch Street, Dunmore, OH 44012", "Ulica Lipowa 7, 30-001 Krakow",
     # "12 rue de la Paix", "Hauptstraße 5". Alone they may be an office; with a personal cue
     # ("lives at") or a name next to them they are a person's.
@@ -832,9 +1042,84 @@ def _scored_rule_findings(text: str, entities: Sequence[str]) -> list[tuple[str,
             score = rule.score
             if rule.context is not None and rule.context.search(_before(m, 60)):
                 score = rule.context_score
+            elif (
+                rule.entity == "STREET_ADDRESS"
+                and _full_address(value)
+                and not _BUSINESS.search(_before(m, 60))
+            ):
+                score = FULL_ADDRESS_SCORE
             found.append((rule.entity, start, start + len(value), score))
     if "EMAIL_ADDRESS" in entities:
         found += [("EMAIL_ADDRESS", s, e, 0.9) for s, e in _obfuscated_emails(text)]
+    found += [(entity, start, end, 1.0) for entity, start, end in shared_findings(text)]
+    return found
+
+
+# A street with its town or postcode is somebody's full address (0.70), unless the text
+# says it is a business's ("our warehouse at ...", "visit us at ..."): then it stays 0.45.
+FULL_ADDRESS_SCORE = 2.0
+_FULL_ADDRESS_TAIL = re.compile(
+    rf"(?:,\s*{_CAP_WORD}|\b[A-Z]{{2}}\s+\d{{5}}|\b\d{{2}}-\d{{3}}\b|\b\d{{4,5}}\s+{_CAP_WORD}|{_UK_POSTCODE})"
+)
+_BUSINESS = re.compile(
+    r"(?i)\b(?:our|company'?s?|office|offices|headquarters|hq|warehouse|store|shop|branch|depot|factory|studio|"
+    r"returns?|visit\s+us|located|campus|inc|ltd|llc|gmbh|corp|showroom|clinic|restaurant|hotel)\b[^.\n]{0,50}$"
+)
+
+
+def _full_address(value: str) -> bool:
+    return bool(_FULL_ADDRESS_TAIL.search(value))
+
+
+# Details that single out the person a full name belongs to.
+_HEALTH = re.compile(
+    r"(?i)\b(?:diagnos(?:ed|is)|suffer(?:s|ed|ing)?\s+from|treated\s+for|treatment\s+for|prescribed|medication|"
+    r"pregnan(?:t|cy)|miscarriage|diabet(?:es|ic)|cancer|chemotherapy|tumou?r|epilep(?:sy|tic)|depression|"
+    r"anxiety\s+disorder|bipolar|schizophreni\w*|asthma|dementia|alzheimer'?s|parkinson'?s|autis(?:m|tic)|"
+    r"disabilit(?:y|ies)|medical\s+(?:condition|leave|history|records?)|sick\s+leave|surgery|rehab\w*|"
+    r"psychiatr\w*|therap(?:y|ist)|allerg(?:y|ic)|blood\s+type|hospitali[sz]ed|in\s+hospital|wheelchair|insulin|"
+    r"stroke|heart\s+attack|overdose|addiction|hiv-positive|hiv\s+status|(?-i:HIV|AIDS|ADHD|COPD|PTSD))\b"
+)
+_TITLE_BEFORE = re.compile(
+    r"(?i)\b(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame|lady|lord|herr|frau|mme|mlle|sr|sra|rev|judge|senator|"
+    r"captain|capt|col|gen)\.?\s+$"
+)
+_TITLE_WORD = re.compile(r"(?i)\b(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame|herr|frau|mme|rev)\b")
+# Words that make a capitalised pair an organisation or a place, not a person.
+_ORG_WORD = re.compile(
+    r"(?i)\b(?:clinic|hospital|inc|ltd|llc|gmbh|university|college|school|center|centre|foundation|association|"
+    r"institute|health|medical|pharma\w*|labs?|group|bank|street|road|avenue|city|county|team|support|services?)\b"
+)
+_DATE = (
+    r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Z][a-z]+\.?,?\s+\d{4}"
+    r"|[A-Z][a-z]+\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4})"
+)
+_DATE_OF_BIRTH = re.compile(
+    r"(?i:\b(?:born(?:\s+on)?|date\s+of\s+birth|d\.?o\.?b\.?|birth\s*date|birthday|geboren(?:\s+am)?|"
+    rf"n[ée]e?\s+le|nacid[oa]\s+el)\b\s*(?:is|was|:)?\s*)(?P<v>{_DATE})"
+)
+# A date right after a name ("Jane Doe, 14/03/1985", "Jane Doe (12 March 1985)").
+_DATE_AFTER_NAME = re.compile(rf"^\s*[,(]\s*(?:b\.\s*|born\s+)?{_DATE}")
+
+
+def _sentence_of(text: str, start: int, end: int) -> str:
+    left = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), -1) + 1
+    ends = [i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0]
+    return text[left : min(ends) if ends else len(text)]
+
+
+def _identified_people(text: str, people: Sequence[tuple[int, int]]) -> list[tuple[str, int, int, float]]:
+    """Full names that come with a detail singling the person out: a title ("Dr. Amelia
+    Hartmann"), a birth date, or a health detail in the same sentence."""
+    found = []
+    for start, end in people:
+        if len(text[start:end].split()) < 2:
+            continue  # a first name alone identifies nobody
+        sentence = _sentence_of(text, start, end)
+        titled = bool(_TITLE_BEFORE.search(text[max(0, start - 12) : start]))
+        born = bool(_DATE_OF_BIRTH.search(sentence) or _DATE_AFTER_NAME.match(text[end : end + 40]))
+        if titled or born or _HEALTH.search(sentence):
+            found.append(("IDENTIFIED_PERSON", start, end, 1.0))
     return found
 
 
@@ -887,6 +1172,10 @@ def _keep(entity: str, text: str, start: int, end: int, score: float) -> bool:
         return re.split(r"[+]", local)[0] not in _ROLE_MAILBOX
     if entity == "PHONE_NUMBER" and re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", span):
         return False  # a dotted quad is an IP address, not a phone number
+    if entity == "PHONE_NUMBER" and not phone_like_number(text, start, end):
+        return False  # an epoch timestamp, a decimal, an order number
+    if entity in GOVERNMENT_ENTITIES and not government_id_in_context(entity, text, start, end):
+        return False
     if entity == "PERSON":
         # The small spaCy model tags ids, product names and shouting as PERSON: a name is
         # one to four capitalised words of letters.
@@ -920,6 +1209,29 @@ def find_scored_pii(text: str) -> list[ScoredSpan]:
         for r in analyzer().analyze(text=text, language="en", entities=list(_SCORED_ENTITIES))
     ]
     found += _scored_rule_findings(text, sorted({r.entity for r in SCORED_RULES} | {"EMAIL_ADDRESS"}))
+    found += [("DATE_OF_BIRTH", *m.span("v"), 1.0) for m in _DATE_OF_BIRTH.finditer(text)]
+    people = [
+        (start, end)
+        for entity, start, end, score in found
+        if entity == "PERSON" and _keep(entity, text, start, end, score)
+    ]
+    if (
+        _HEALTH.search(text)
+        or _DATE_OF_BIRTH.search(text)
+        or re.search(r"\d{4}", text)
+        or _TITLE_WORD.search(text)
+    ):
+        # The small NER model often calls a full name an organisation ("Lucas Moreau"):
+        # next to such a detail, any entity shaped like a person's name counts.
+        doc = spacy_pipeline()(text)
+        people += [
+            (ent.start_char, ent.end_char)
+            for ent in doc.ents
+            if ent.label_ in {"PERSON", "ORG", "GPE"}
+            and _plausible_name(ent.text)
+            and not _ORG_WORD.search(ent.text)
+        ]
+    found += _identified_people(text, sorted(set(people)))
     spans: dict[tuple[str, int, int], ScoredSpan] = {}
     for entity, start, end, score in found:
         if start >= end or not _keep(entity, text, start, end, score):

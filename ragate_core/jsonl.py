@@ -12,7 +12,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 M = TypeVar("M", bound=BaseModel)
 

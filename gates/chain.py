@@ -1,0 +1,135 @@
+"""The boundary between the harness and any team's chain: the :class:`Chain` protocol.
+
+``gates`` reaches a chain only through the factory named by ``[tool.ragate.gates] chain``
+(``"module:factory"``; ragate's demo chain is ``rag.chain:build_chain``). The factory takes
+no argument and returns an object with ``invoke(question) -> answer``; everything else is
+optional:
+
+- ``version() -> dict[str, str]`` (or a ``version`` attribute/property): what identifies the
+  answers the chain gives (config hash, prompt, model file...). It keys the generation
+  cache and names the model version in MLflow. Without it, a chain is identified by its
+  factory's import string only, and the report says so.
+- ``prepare() -> str``: bring the chain up to date (for example, index the corpus) and
+  return a hash of what it indexed; the hash joins the version.
+- ``mlflow_model() -> str | PythonModel``: what to register in MLflow for this chain (a
+  models-from-code file path or a ``PythonModel``); without it the registered version holds
+  the version tags only (a team may register its own model separately).
+
+The answer may be an :class:`Answer`, any object with those attributes, or a mapping.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from ragate_core.errors import UsageError
+
+DEFAULT_CHAIN = "rag.chain:build_chain"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A chain's answer to one question.
+
+    ``contexts`` are the texts the model saw, ``sources`` the id of the document each
+    retrieved chunk came from (ranked, one per chunk), ``latency_ms`` the wall time of the
+    call in milliseconds, token counts as the model reported them (``None`` = unknown),
+    ``blocked`` whether a guardrail refused, ``rail`` which rail acted.
+    """
+
+    answer: str
+    contexts: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    latency_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    blocked: bool = False
+    rail: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, result: Any) -> Answer:
+        """Accept an :class:`Answer`, an object with an ``answer`` attribute, or a mapping.
+
+        Raises ``TypeError`` naming the type when there is no ``answer``.
+        """
+        if isinstance(result, Answer):
+            return result
+        data = result if isinstance(result, Mapping) else getattr(result, "__dict__", {})
+        if "answer" not in data:
+            raise TypeError(f"the chain returned {type(result).__name__} without an 'answer'")
+
+        def count(key: str) -> int | None:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        return cls(
+            answer=str(data["answer"]),
+            contexts=tuple(str(c) for c in data.get("contexts") or ()),
+            sources=tuple(str(s) for s in data.get("sources") or ()),
+            latency_ms=float(data.get("latency_ms") or 0.0),
+            prompt_tokens=count("prompt_tokens"),
+            completion_tokens=count("completion_tokens"),
+            blocked=bool(data.get("blocked", False)),
+            rail=data.get("rail"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (lists for tuples); the form cached and written in reports."""
+        data = asdict(self)
+        data["contexts"] = list(self.contexts)
+        data["sources"] = list(self.sources)
+        data["extra"] = dict(self.extra)
+        return data
+
+
+@runtime_checkable
+class Chain(Protocol):
+    """What the gates need of a chain: one question in, one answer out."""
+
+    def invoke(self, question: str) -> Any: ...
+
+
+def load_chain_factory(spec: str) -> Callable[[], Any]:
+    """Import ``module:attribute`` (the configured chain factory); ``UsageError`` if it fails."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"[tool.ragate.gates] chain: {spec!r} is not 'module:factory'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"[tool.ragate.gates] chain: cannot import {spec!r}: {exc}") from exc
+
+
+def configured_chain_spec(root: Path) -> str:
+    """The import string of ``[tool.ragate.gates] chain`` (default ``rag.chain:build_chain``)."""
+    from ragate_core.project import tool_table
+
+    return str(tool_table(root).get("gates", {}).get("chain", DEFAULT_CHAIN))
+
+
+def configured_chain_factory(root: Path) -> Callable[[], Any]:
+    """The factory named by ``[tool.ragate.gates] chain``."""
+    return load_chain_factory(configured_chain_spec(root))
+
+
+def chain_version(chain: Any, factory: str | None = None) -> dict[str, str]:
+    """What identifies a chain's answers: its ``version`` (method or attribute) and, after
+    ``prepare()`` (which brings its index up to date), the hash of what it indexed.
+
+    ``factory`` (the import string) is recorded too, so two chains without a version of
+    their own never share cached answers.
+    """
+    raw = getattr(chain, "version", None)
+    if callable(raw):
+        raw = raw()
+    version = {k: str(v) for k, v in (raw or {}).items()}
+    if factory:
+        version.setdefault("factory", factory)
+    if hasattr(chain, "prepare"):
+        version["index"] = str(chain.prepare())
+    return version

@@ -1,0 +1,502 @@
+"""Toxicity detection, one copy shared by the toxicity rails and the ``toxicity`` gate metric.
+
+Offline, two classifiers that ship in installed packages, and patterns:
+
+- ``alt-profanity-check``: a linear model over word n-grams (scikit-learn, inside the
+  wheel). Strong on swearing and crude insults; blind to threats and hate speech phrased
+  politely, and it over-fires on tech idioms ("shoot me an email" 0.42). Its raw
+  probability is recalibrated to be conservative (:data:`PROFANITY_MIDPOINT`), and
+  unambiguous swear words it under-weights raise it (:data:`STRONG_PROFANITY`, whole
+  words and their inflections only: "Shital" and "Scunthorpe" contain no swear word).
+- A nearest-prototype classifier over all-MiniLM-L6-v2 sentence embeddings: a text is
+  compared with its nearest toxic seed examples and its nearest clean ones (including
+  hard negatives such as "kill the process"), after removing the directions that all
+  support-desk text shares, so that tone rather than topic decides. The margin goes
+  through a logistic fitted on the seeds themselves, leave-one-out, when they load.
+- Patterns of abuse aimed at the reader and of requests to produce abuse
+  (:func:`toxic_pattern`), read by the input rail.
+
+**Names are not evidence.** Both classifiers see a text only after the people, places
+and organisations in it have been replaced by neutral stand-ins
+(:func:`neutralise_names`): the spaCy pipeline that the PII detector already loads finds
+named entities and proper nouns, and a toxic signal must survive the replacement. So
+"Ms. Dick will call you back" is judged as "Ms. Alex will call you back", while "Tell
+Priya she is a worthless idiot" stays toxic. Words of the abuse lexicons are never
+replaced, however they are capitalised.
+
+Each sentence is scored on its own (long ones also in word windows) and a text takes its
+worst piece, so one abusive line inside an otherwise polite answer is caught. The value
+is the larger of the two calibrated probabilities: either model is sufficient evidence.
+
+Why one shared copy rather than independent methods for the gate: both sides need the
+same judgment ("is this text abusive?") at different thresholds, and the blind spots
+that matter here (names, idioms, support-desk vocabulary) are properties of the
+classifiers, not of who calls them: two drifted copies had two different sets of them.
+The gate measures the rails' behaviour end to end anyway (blocked answers and refusals
+are scored by their own metrics), so sharing the detector hides nothing from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragate_core.prototypes import seed_rows
+from ragate_core.text import split_sentences
+
+SEEDS_PATH = Path(__file__).parent / "data" / "toxicity_seeds.jsonl"
+# Similarity to the k nearest seeds of each class: k > 1 keeps one odd seed from deciding.
+TOP_K = 3
+# Profanity-check's raw probability is recalibrated with a logistic in logit space: its
+# own 0.5 nearly fires on "shoot me an email" (0.42) and fires on "stupid simple setup"
+# (0.86), while plain swearing mostly scores above 0.95.
+PROFANITY_MIDPOINT = 0.9
+PROFANITY_SLOPE = 1.6
+STRONG_PROFANITY_PROBABILITY = 0.9
+# Sentences are also scored in overlapping word windows, so a toxic clause inside a long
+# sentence about the product is not averaged away by the product talk around it.
+WINDOW_WORDS = 8
+WINDOW_STRIDE = 4
+# Directions removed from every embedding before comparing: the leading singular directions
+# of the clean seeds, i.e. what support-desk text has in common (in the spirit of "all but
+# the top", Mu & Viswanath 2018, who remove about d/100 dominant directions; d = 384 here).
+# Without this, a threat about an invoice looks like a clean invoice question because the
+# topic dominates the similarity.
+TOPIC_DIRECTIONS = 3
+# Pieces shorter than this many words have their prototype margin scaled down by
+# (words / FULL_WEIGHT_WORDS) ** SHRINK_POWER: headings and two-word fragments carry too
+# little tone to be judged by similarity, while short threats are still caught.
+FULL_WEIGHT_WORDS = 6
+SHRINK_POWER = 2
+
+Embed = Callable[[list[str]], Any]
+
+# ---------------------------------------------------------------------------------------
+# Lexicons and patterns.
+# ---------------------------------------------------------------------------------------
+
+# Unambiguous swear words, as whole words with their inflections and compounds: a prefix
+# match ("shit\w*") fires on names such as Shital.
+STRONG_PROFANITY = re.compile(
+    r"(?i)\b(?:\w*fuck\w*|f\*+ck\w*|(?:bull|horse|dip|bat)?shit(?:s|ty|tier|tiest|ting|ted|head|heads|hole|"
+    r"holes|show|storm|load|bag|face)?|cunts?|c\*+nts?|a(?:ss|rse)holes?|a\*+holes?|motherf(?:u|\*)\w*|"
+    r"dickheads?|goddamn(?:ed|it)?|bitch(?:es|y|ing|ed)?|b\*+tch\w*|bastards?|wank(?:er|ers|ing)|twats?|"
+    r"cocksuckers?|piss\s+off|pissed\s+off|go\s+to\s+hell|drop\s+dead|go\s+die|"
+    r"kill\s+(?:yourself|himself|herself|themselves))\b"
+)
+INSULT_WORDS = (
+    r"(?:stupid|idiot\w*|moron\w*|dumb\w*|useless|worthless|pathetic|brainless|brain-dead|imbecile|loser|"
+    r"trash|garbage|junk|incompetent|clown|retard\w*|coward|piece\s+of\s+\w+)"
+)
+# Abuse aimed at the reader ("you are useless").
+INSULT = re.compile(rf"(?i)\b(?:you(?:'re|\s+are)?|ur|u)\s+(?:\w+\s+){{0,3}}?{INSULT_WORDS}\b")
+# A request to produce abuse ("write a threatening message", "call him an idiot").
+TOXIC_REQUEST = re.compile(
+    r"(?i)\b(?:insult|humiliate|bully|harass|threaten|belittle|degrade|ridicule|demean|trash-?talk|"
+    r"roast|swear\s+at|curse\s+at|make\s+fun\s+of)\w*\b|\bthreatening\b|\bslurs?\b|\bhateful\b|\bcruel\b"
+    rf"|\bcall(?:s|ed|ing)?\s+(?:\w+\s+){{0,2}}?(?:an?\s+)?{INSULT_WORDS}\b"
+)
+HATE = re.compile(
+    r"(?i)\b(?:which|what)\s+(?:race|nationality|religion|ethnicity|gender|country|ethnic\s+group)\b[^.?]{0,40}"
+    r"\b(?:worst|inferior|lazy|stupid|dumb|least|lesser)\b"
+    r"|\b(?:women|men|girls|immigrants|foreigners|muslims|jews|christians|gays?|lesbians|black\s+people|"
+    r"white\s+people|old\s+people|elderly|disabled\s+people|poor\s+people|people\s+from\s+[\w\s]{1,20}?)\b"
+    r"[^.?]{0,40}\b(?:shouldn't|should\s+not|can't|cannot|aren't|are\s+not|are\s+all|are\s+too|just\s+aren't|"
+    r"inferior|lazy|stupid|burden|criminals?|incompetent|too\s+slow|too\s+dumb)\b"
+)
+# Words that are never replaced as names: the abuse itself ("you Stupid Clown"). Whole
+# words only, like STRONG_PROFANITY (a prefix would protect "Shital").
+_ABUSE_LEXICON = re.compile(
+    rf"(?i)^(?:{INSULT_WORDS}|hell|damn(?:ed|it)?|crap(?:py)?|scum(?:bags?)?|bloody|freaks?|pigs?|rats?|vermin)$"
+)
+
+
+def _abuse_word(word: str) -> bool:
+    return bool(_ABUSE_LEXICON.match(word) or STRONG_PROFANITY.fullmatch(word))
+
+
+def toxic_pattern(text: str) -> str | None:
+    """The name of the first abuse pattern that matches ``text``: ``insult`` (aimed at the
+    reader), ``request`` (asks for abuse), ``hate``, ``profanity`` (a strong swear word), or None."""
+    for name, pattern in (("insult", INSULT), ("request", TOXIC_REQUEST), ("hate", HATE)):
+        if pattern.search(text):
+            return name
+    return "profanity" if STRONG_PROFANITY.search(text) else None
+
+
+# ---------------------------------------------------------------------------------------
+# Text pieces.
+# ---------------------------------------------------------------------------------------
+
+# A sentence ends at . ! ? before a capital, but not after a title or a common abbreviation
+# ("Ms. Dick will call you", "e.g. Slack").
+_SENTENCE_END = re.compile(
+    r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bMrs\.)(?<!\bDr\.)(?<!\bMx\.)(?<!\bSt\.)(?<!\bProf\.)(?<!\bSr\.)"
+    r"(?<!\bJr\.)(?<!\bNo\.)(?<!\bvs\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)"
+    r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9$])|\n+"
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Split prose into sentences (Markdown headings and list items are their own)."""
+    return split_sentences(text, _SENTENCE_END)
+
+
+def windows(sentence: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) -> list[str]:
+    """Overlapping word windows of a sentence well over one window long (none otherwise)."""
+    words = sentence.split()
+    if len(words) <= size + stride:  # a window would be nearly the whole sentence
+        return []
+    starts = list(range(0, len(words) - size + 1, stride))
+    if starts[-1] + size < len(words):  # the tail is always covered
+        starts.append(len(words) - size)
+    return [" ".join(words[i : i + size]) for i in starts]
+
+
+# ---------------------------------------------------------------------------------------
+# Names out: people, places and organisations become neutral stand-ins.
+# ---------------------------------------------------------------------------------------
+
+# What each kind of name becomes: common, tone-free words of the same kind, so that the
+# sentence keeps its grammar.
+STAND_INS = {
+    "PERSON": "Alex",
+    "ORG": "Acme",
+    "GPE": "Springfield",
+    "LOC": "Springfield",
+    "FAC": "Springfield",
+}
+_HONORIFIC = re.compile(
+    r"^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|lady|lord|herr|frau|mme|mlle|sr|sra|srta|st)\.?$", re.I
+)
+
+
+@functools.cache
+def _known_words() -> frozenset[str]:
+    """Whole English words of the MiniLM WordPiece vocabulary (30k entries, shipped with it).
+
+    A capitalised word outside it ("Shital", "Courteney") is a name the small NER model
+    has most likely never seen; a common word ("Billing") is in it.
+    """
+    from ragate_core.embeddings import minilm_path
+
+    vocab = (minilm_path() / "vocab.txt").read_text(encoding="utf-8").split()
+    return frozenset(w for w in vocab if w.isalpha())
+
+
+def _stand_in_spans(doc: Any) -> list[tuple[int, int, str]]:
+    """Character spans (start, end, stand-in) of the names in one spaCy ``doc``.
+
+    A name is a PERSON/ORG/GPE/LOC/FAC entity, a capitalised word after a title ("Ms.
+    Dick"), a capitalised proper noun (tag NNP) inside a sentence, or a capitalised word
+    that is no English word at all. A word of the abuse lexicon is a name only when a
+    title or a longer name makes it one ("Ms. Bastard", "Jens Bastard", not "Bastard!").
+    NORP entities (nationalities, religions) are never replaced: they are what hate
+    speech is about.
+    """
+    known = _known_words()
+    spans: dict[int, tuple[int, str]] = {}
+    taken: set[int] = set()
+    for ent in doc.ents:
+        if ent.label_ == "NORP":
+            taken.update(range(ent.start, ent.end))
+            continue
+        if ent.label_ not in STAND_INS:
+            continue
+        tokens = list(ent)
+        while tokens and _HONORIFIC.match(tokens[0].text):  # keep the title: "Ms. Alex"
+            tokens = tokens[1:]
+        if not tokens:
+            continue
+        titled = tokens[0].i > 0 and bool(_HONORIFIC.match(doc[tokens[0].i - 1].text))
+        if not titled and _abuse_word(tokens[0].text):
+            continue  # "Stupid Clown" is the insult; a name starts with a given name ("Jens Bastard")
+        if not all(t.text[:1].isupper() or not t.text.isalpha() for t in tokens):
+            continue
+        spans[tokens[0].idx] = (tokens[-1].idx + len(tokens[-1].text), STAND_INS[ent.label_])
+        taken.update(t.i for t in tokens)
+    for token in doc:
+        text = token.text
+        if token.i in taken or not (text[:1].isupper() and text.isalpha() and not text.isupper()):
+            continue
+        titled = token.i > 0 and bool(_HONORIFIC.match(doc[token.i - 1].text))
+        if _abuse_word(text) and not titled:
+            continue
+        first = token.is_sent_start or token.i == 0
+        proper = token.tag_ in {"NNP", "NNPS"} and not first and text != "I"
+        unknown = text.lower() not in known and not _HONORIFIC.match(text)
+        if titled or proper or unknown:
+            spans[token.idx] = (token.idx + len(text), STAND_INS["PERSON"])
+    return sorted((start, end, word) for start, (end, word) in spans.items())
+
+
+def neutralise_names(texts: Sequence[str]) -> list[str]:
+    """Each text with the names of people, places and organisations replaced by stand-ins.
+
+    Uses the spaCy pipeline of :mod:`ragate_core.pii` (loaded once per process). Text
+    outside the names is unchanged.
+    """
+    if not texts:
+        return []
+    from ragate_core.pii import spacy_pipeline
+
+    nlp = spacy_pipeline()
+    out = []
+    for text, doc in zip(texts, nlp.pipe(list(texts), disable=["parser", "lemmatizer"])):
+        pieces, pos = [], 0
+        for start, end, word in _stand_in_spans(doc):
+            if start < pos:
+                continue
+            pieces += [text[pos:start], word]
+            pos = end
+        out.append("".join([*pieces, text[pos:]]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Profanity.
+# ---------------------------------------------------------------------------------------
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def calibrated_profanity(raw: float) -> float:
+    """Profanity-check's probability moved so that only confident detections pass 0.5."""
+    return 1.0 / (1.0 + math.exp(-PROFANITY_SLOPE * (_logit(raw) - _logit(PROFANITY_MIDPOINT))))
+
+
+def profanity(texts: Sequence[str]) -> list[float]:
+    """Calibrated profanity-check probability per text, raised for unambiguous swear words.
+
+    Callers pass texts whose names are already neutralised (:func:`neutralise_names`).
+    """
+    if not texts:
+        return []
+    from profanity_check import predict_prob
+
+    raw = predict_prob(list(texts))
+    return [
+        max(
+            calibrated_profanity(float(p)),
+            STRONG_PROFANITY_PROBABILITY if STRONG_PROFANITY.search(t) else 0.0,
+        )
+        for t, p in zip(texts, raw)
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# The prototype classifier.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seed:
+    """One labeled prototype text (``label`` 1 = toxic, 0 = clean; ``kind`` of toxicity)."""
+
+    text: str
+    label: int
+    kind: str
+
+
+def load_seeds(path: Path = SEEDS_PATH) -> list[Seed]:
+    """The prototype texts (``text``, ``label`` 1 = toxic, ``kind``), one JSON object a line."""
+    seeds = []
+    for number, row in seed_rows(path):
+        try:
+            seeds.append(Seed(str(row["text"]), int(row["label"]), str(row.get("kind", ""))))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: a seed needs text and label (0 or 1): {exc}") from exc
+    labels = {s.label for s in seeds}
+    if labels != {0, 1}:
+        raise ValueError(f"{path}: the seeds need both toxic (1) and clean (0) examples, found {labels}")
+    return seeds
+
+
+def _top_k_mean(similarities: np.ndarray, k: int) -> np.ndarray:
+    """Row-wise mean of the k largest values."""
+    k = min(k, similarities.shape[1])
+    return np.sort(similarities, axis=1)[:, -k:].mean(axis=1)
+
+
+class PrototypeClassifier:
+    """Nearest-prototype toxicity over sentence embeddings, calibrated on its own seeds."""
+
+    def __init__(self, seeds: Sequence[Seed], embed: Embed) -> None:
+        self._embed = embed
+        self.seeds = list(seeds)
+        raw = np.asarray(embed([s.text for s in self.seeds]), dtype=np.float32)
+        labels = np.array([s.label for s in self.seeds])
+        # The shared "support-desk text" directions: leading right singular vectors of the
+        # (uncentred) clean seeds, the first of which is their mean direction.
+        _, _, vt = np.linalg.svd(raw[labels == 0], full_matrices=False)
+        self._topic = vt[:TOPIC_DIRECTIONS].T
+        vectors = self._project(raw)
+        self._toxic = vectors[labels == 1]
+        self._clean = vectors[labels == 0]
+        self._toxic_kinds = [s.kind for s in self.seeds if s.label == 1]
+        self.slope, self.intercept = self._fit(vectors, labels)
+
+    def _project(self, vectors: np.ndarray) -> np.ndarray:
+        """Remove the topic directions and renormalise, so similarity measures tone, not topic."""
+        rest = vectors - (vectors @ self._topic) @ self._topic.T
+        return rest / np.maximum(np.linalg.norm(rest, axis=1, keepdims=True), 1e-9)
+
+    def _fit(self, vectors: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        """A 1-D logistic on leave-one-out margins: each seed is scored without itself."""
+        from sklearn.linear_model import LogisticRegression
+
+        sims = vectors @ vectors.T
+        np.fill_diagonal(sims, -np.inf)
+        to_toxic = np.where(labels[None, :] == 1, sims, -np.inf)
+        to_clean = np.where(labels[None, :] == 0, sims, -np.inf)
+        margin = _top_k_mean(to_toxic, TOP_K) - _top_k_mean(to_clean, TOP_K)
+        model = LogisticRegression(C=10.0).fit(margin[:, None], labels)
+        return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[float, str]]:
+        """Per text: the probability that it is toxic, and the kind of toxicity it is closest to."""
+        if not texts:
+            return []
+        vectors = self._project(np.asarray(self._embed(list(texts)), dtype=np.float32))
+        to_toxic = vectors @ self._toxic.T
+        margin = _top_k_mean(to_toxic, TOP_K) - _top_k_mean(vectors @ self._clean.T, TOP_K)
+        # A fragment of a few words ("Trash", "Daily digest") carries little tone and lands
+        # anywhere once the topic is removed, so its margin is scaled down.
+        words = np.array([len(t.split()) for t in texts])
+        margin = margin * np.minimum(1.0, words / FULL_WEIGHT_WORDS) ** SHRINK_POWER
+        probs = 1.0 / (1.0 + np.exp(-(self.slope * margin + self.intercept)))
+        return [(float(p), self._kind(row)) for p, row in zip(probs, to_toxic)]
+
+    def _kind(self, similarities: np.ndarray) -> str:
+        """The kind with the most similarity among the k nearest toxic seeds (a vote, not one seed)."""
+        votes: dict[str, float] = {}
+        for i in np.argsort(similarities)[-TOP_K:]:
+            votes[self._toxic_kinds[i]] = votes.get(self._toxic_kinds[i], 0.0) + float(similarities[i])
+        return max(votes, key=lambda kind: votes[kind])
+
+
+# ---------------------------------------------------------------------------------------
+# The detector.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """Why a text got its toxicity value: the worst piece and what each model said of it.
+
+    ``sentence`` is the original sentence; ``piece`` the (name-neutralised) sentence or
+    window that scored highest.
+    """
+
+    value: float
+    sentence: str
+    piece: str
+    prototype: float
+    profanity: float
+    kind: str
+
+
+class ToxicityDetector:
+    """The probability that a text is toxic, per text (its worst sentence or window).
+
+    Models load on first use (MiniLM, the seeds, spaCy through :mod:`ragate_core.pii`),
+    once per instance even under threads.
+    """
+
+    def __init__(
+        self,
+        seeds_path: Path = SEEDS_PATH,
+        embed: Embed | None = None,
+        neutralise: Callable[[Sequence[str]], list[str]] | None = neutralise_names,
+    ) -> None:
+        self._seeds_path = seeds_path
+        self._embed = embed
+        self._neutralise = neutralise
+        self._prototypes: PrototypeClassifier | None = None
+        self._lock = threading.Lock()
+
+    def classifier(self) -> PrototypeClassifier:
+        """The prototype classifier (embeds the seeds on first use)."""
+        if self._prototypes is None:
+            with self._lock:
+                if self._prototypes is None:
+                    embed = self._embed
+                    if embed is None:
+                        from ragate_core.embeddings import default_embeddings
+
+                        embed = default_embeddings().encode
+                    self._prototypes = PrototypeClassifier(load_seeds(self._seeds_path), embed)
+        return self._prototypes
+
+    def neutral(self, texts: Sequence[str]) -> list[str]:
+        """``texts`` with names replaced by stand-ins (unchanged without a neutraliser)."""
+        return self._neutralise(texts) if self._neutralise is not None else list(texts)
+
+    def judge(self, texts: Sequence[str]) -> list[Judgment]:
+        """The toxicity judgment of each text (its worst sentence or window)."""
+        classifier = self.classifier()
+        per_text = [sentences(t) or ([t.strip()] if t.strip() else []) for t in texts]
+        originals = list(dict.fromkeys(s for group in per_text for s in group))
+        neutral = dict(zip(originals, self.neutral(originals)))
+        unique = list(dict.fromkeys(neutral.values()))
+        pieces = list(dict.fromkeys([*unique, *(w for s in unique for w in windows(s))]))
+        proto = dict(zip(pieces, classifier.predict(pieces)))
+        profane = dict(zip(unique, profanity(unique)))
+        out = []
+        for group in per_text:
+            best = Judgment(0.0, "", "", 0.0, 0.0, "")
+            for original in group:
+                sentence = neutral[original]
+                p_prof = profane[sentence]
+                p_sentence, _ = proto[sentence]
+                for piece in [sentence, *windows(sentence)]:
+                    p_proto, kind = proto[piece]
+                    # A window is a fragment out of context ("...and you'll see it in 3"):
+                    # it speaks only together with its sentence, so the two are averaged.
+                    p_proto = (p_proto + p_sentence) / 2 if piece != sentence else p_proto
+                    value = max(p_proto, p_prof)
+                    if value > best.value or not best.piece:
+                        fired = kind if p_proto >= p_prof else "profanity"
+                        piece_fired = piece if p_proto >= p_prof else sentence
+                        best = Judgment(value, original, piece_fired, p_proto, p_prof, fired)
+            out.append(best)
+        return out
+
+
+@functools.cache
+def shared_detector() -> ToxicityDetector:
+    """One :class:`ToxicityDetector` per process (the rails and the metric share its models)."""
+    return ToxicityDetector()
+
+
+__all__ = [
+    "HATE",
+    "INSULT",
+    "INSULT_WORDS",
+    "SEEDS_PATH",
+    "STRONG_PROFANITY",
+    "TOXIC_REQUEST",
+    "Judgment",
+    "PrototypeClassifier",
+    "Seed",
+    "ToxicityDetector",
+    "calibrated_profanity",
+    "load_seeds",
+    "neutralise_names",
+    "profanity",
+    "sentences",
+    "shared_detector",
+    "toxic_pattern",
+    "windows",
+]
