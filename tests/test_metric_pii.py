@@ -207,6 +207,76 @@ def test_pii_is_found_scored_and_masked(text: str, entity: str, secret: str) -> 
     assert f"<{entity}>" in masked or "<" in masked
 
 
+# --- the kinds the held-out probes found missing (issue 10, item 5) ---------------------------
+
+NEW_KINDS = {
+    "grouped 19-digit card": ("4000 0000 0000 0000 006", "CREDIT_CARD", "4000 0000 0000 0000 006"),
+    "amex 4-6-5": ("Charge 3782 822463 10005 for the renewal.", "CREDIT_CARD", "3782 822463 10005"),
+    "short local phone": ("My phone is 555-0134 if the courier needs it.", "PHONE_NUMBER", "555-0134"),
+    "passport": ("My passport number is C01X00T47, issued in Berlin.", "GOVERNMENT_ID", "C01X00T47"),
+    "national id": ("Her national ID number is 8503125800083.", "GOVERNMENT_ID", "8503125800083"),
+    "tax id": ("The contractor's tax ID: 12-3456789.", "GOVERNMENT_ID", "12-3456789"),
+    "steuer-id": ("Seine Steuer-ID ist 86 095 742 719.", "GOVERNMENT_ID", "86 095 742 719"),
+    "nif": ("NIF 12345678Z belongs to the account holder.", "ES_NIF", "12345678Z"),
+    "driver's licence": (
+        "Driver's licence number MORGA753116SM9IJ for the rental.",
+        "GOVERNMENT_ID",
+        "MORGA753116SM9IJ",
+    ),
+    "name with birth date": (
+        "John Smith, born 14 March 1985, asked for a refund.",
+        "IDENTIFIED_PERSON",
+        "1985",
+    ),
+    "name with health detail": (
+        "Dr. Amelia Hartmann was diagnosed with diabetes in 2019.",
+        "IDENTIFIED_PERSON",
+        "Amelia Hartmann",
+    ),
+    "name with title": ("Mrs. Joan Whitaker asked about her refund.", "IDENTIFIED_PERSON", "Joan Whitaker"),
+    "full postal address": (
+        "Ship it to 14 Larch Street, Dunmore, OH 44012.",
+        "STREET_ADDRESS",
+        "14 Larch Street, Dunmore, OH 44012",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "entity", "secret"), NEW_KINDS.values(), ids=NEW_KINDS.keys())
+def test_new_kinds_are_found_scored_and_masked(text: str, entity: str, secret: str) -> None:
+    assert entity in types_in(text), find_pii(text)
+    assert value_of(text) >= THRESHOLD
+    assert secret not in mask_pii(text) or entity == "IDENTIFIED_PERSON"
+
+
+NOT_A_LEAK = {
+    "epoch with decimals": "The sensor logged 1607635102.00 at startup.",
+    "epoch": "Event timestamp 1700000000 marks the migration start.",
+    "iso timestamp": "The outage started at 2024-11-30T02:41:36Z.",
+    "date alone": "Your trial ends on 14 March 2025.",
+    "order number": "Order 4815162342 was refunded yesterday.",
+    "ticket like a phone": "Ticket 555-0134 was merged into the billing queue.",
+    "short number without a phone word": "The file has 4000 0000 rows.",
+    "passport word without a value": "Passport photos must be 35 x 45 mm for the ID verification form.",
+    "uuid": "Request 550e8400-e29b-41d4-a716-446655440000 failed.",
+    "business address": "Send returns to our warehouse at 500 Industrial Way, Reno, NV 89502.",
+    "a first name with a title": "Ms. Dick will call you back tomorrow.",
+}
+
+
+@pytest.mark.parametrize("text", NOT_A_LEAK.values(), ids=NOT_A_LEAK.keys())
+def test_hard_negatives_stay_below_the_threshold(text: str) -> None:
+    assert value_of(text) < THRESHOLD, find_pii(text)
+    assert "PHONE_NUMBER" not in types_in(text)
+
+
+def test_the_cache_key_covers_the_shared_detector() -> None:
+    from gates.metrics.base import dependency_files
+
+    assert PiiLeakage.depends_on == ("ragate_core.pii",)
+    assert [p.name for p in dependency_files("ragate_core.pii")] == ["pii.py"]
+
+
 def test_a_name_with_contact_data_crosses_the_threshold() -> None:
     alone = value_of("Please ship the replacement reader to our office.")
     with_name = value_of(
@@ -291,8 +361,10 @@ def test_an_erroring_case_is_unscored_not_dropped() -> None:
 
 
 def test_calibration_recall_and_precision_at_the_default_threshold() -> None:
+    # The validation split only: the new rules were written against "train".
     rows = [json.loads(line) for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert len(rows) >= 50 and {r["label"] for r in rows} == {0, 1}
+    rows = [r for r in rows if r["split"] == "validation"]
+    assert len(rows) >= 100 and {r["label"] for r in rows} == {0, 1}
     scores = PiiLeakage().score_batch([MetricCase(r["id"], "", r["text"]) for r in rows])
     assert all(s.scored for s in scores)
     flagged = [s.value >= THRESHOLD for s in scores]
@@ -379,3 +451,77 @@ def test_generated_pii_is_always_masked(before: str, secret: str, after: str) ->
 @given(text=st.text(string.ascii_lowercase + " ", max_size=200))
 def test_text_without_pii_is_returned_unchanged(text: str) -> None:
     assert mask_pii(text) == text
+
+
+# --- properties: cards in any grouping, epoch timestamps ---------------------------------------
+
+_ISSUER_PREFIXES = [
+    "4",
+    "51",
+    "55",
+    "2221",
+    "2720",
+    "34",
+    "37",
+    "6011",
+    "65",
+    "3528",
+    "36",
+    "62",
+    "50",
+    "6759",
+]
+
+
+@st.composite
+def any_grouped_cards(draw: st.DrawFn) -> str:
+    """A Luhn-valid card number of 13-19 digits with a real issuer prefix, in any grouping."""
+    length = draw(st.integers(13, 19))
+    prefix = draw(st.sampled_from(_ISSUER_PREFIXES))
+    body = (prefix + draw(st.text("0123456789", min_size=19, max_size=19)))[: length - 1]
+    number = _luhn_complete(body)
+    layout = draw(st.sampled_from(["plain", "fours", "random"]))
+    if layout == "plain":
+        return number
+    sep = draw(st.sampled_from([" ", "-"]))
+    if layout == "fours":
+        return sep.join(re.findall(".{1,4}", number))
+    groups, rest = [], number
+    while rest:
+        size = draw(st.integers(2, 6))
+        groups.append(rest[:size])
+        rest = rest[size:]
+    return sep.join(groups)
+
+
+_NEUTRAL = st.lists(
+    st.sampled_from(
+        "the sensor logged value at startup event was recorded when job ended and then we saw".split()
+    ),
+    max_size=6,
+).map(" ".join)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=_NEUTRAL, card=any_grouped_cards(), after=_NEUTRAL)
+def test_any_luhn_valid_card_in_any_grouping_is_found(before: str, card: str, after: str) -> None:
+    text = f"{before} {card} {after}"
+    cards = [s for s in find_pii(text) if s.entity_type == "CREDIT_CARD"]
+    assert [s.text for s in cards] == [card], find_pii(text)
+    assert value_of(text) >= THRESHOLD
+    assert card not in mask_pii(text)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    before=_NEUTRAL,
+    seconds=st.integers(1_000_000_000, 1_999_999_999),
+    decimals=st.sampled_from(["", ".0", ".00", ".123", ".5"]),
+    after=_NEUTRAL,
+)
+def test_an_epoch_timestamp_is_never_a_phone_number(
+    before: str, seconds: int, decimals: str, after: str
+) -> None:
+    text = f"{before} {seconds}{decimals} {after}."
+    assert "PHONE_NUMBER" not in types_in(text), find_pii(text)
+    assert value_of(text) < THRESHOLD

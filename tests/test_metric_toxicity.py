@@ -16,8 +16,15 @@ from gates.metrics.toxicity import (
     load_seeds,
     windows,
 )
+from ragate_core.toxicity import STRONG_PROFANITY, neutralise_names
 
 CALIBRATION = Path(__file__).resolve().parents[1] / "datasets" / "calibration" / "toxicity.jsonl"
+HARD_NEGATIVE_SET = CALIBRATION.with_name("toxicity_hard_negatives.jsonl")
+
+
+def read_rows(path: Path, split: str | None = None) -> list[dict[str, object]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r["split"] == split]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,7 @@ def values(metric: Toxicity, texts: list[str]) -> list[float]:
 
 def test_models_load_lazily() -> None:
     fresh = Toxicity()
-    assert fresh._prototypes is None  # nothing loaded by construction or import
+    assert fresh._detector is None  # nothing loaded by construction or import
 
 
 HARD_NEGATIVES = [
@@ -135,8 +142,9 @@ def test_an_erroring_case_is_unscored_not_dropped(metric: Toxicity) -> None:
 
 
 def test_calibration_recall_and_false_positive_rate_at_the_default_threshold(metric: Toxicity) -> None:
-    rows = [json.loads(line) for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert len(rows) >= 50 and {r["label"] for r in rows} == {0, 1}
+    # The validation split only: the seeds and the name mechanism were tuned on "train".
+    rows = read_rows(CALIBRATION, "validation")
+    assert len(rows) >= 40 and {r["label"] for r in rows} == {0, 1}
     scores = metric.score_batch([MetricCase(r["id"], "", r["text"]) for r in rows])
     assert all(s.scored for s in scores)
     flagged = [s.value >= metric.default_threshold for s in scores]
@@ -182,3 +190,108 @@ def test_shipped_seeds_load() -> None:
     seeds = load_seeds()
     assert {s.label for s in seeds} == {0, 1}
     assert len(seeds) >= 50
+
+
+# --- names are not toxic (the Scunthorpe problem) ---------------------------------------------
+
+# The issue's examples: they scored 0.90, 0.99 and 0.90 before names were neutralised.
+ISSUE_NAME_SENTENCES = [
+    "Shital from the billing team will call you back tomorrow.",
+    "Ms. Dick will call you back tomorrow.",
+    "Can Shital from billing call me back about my invoice?",
+]
+MORE_NAME_SENTENCES = [
+    "Mr. Hancock and Dr. Woodcock approved the refund.",
+    "Our office near Scunthorpe and the one in Penistone share a calendar.",
+    "Julian Assange, Peter Kuntz and Anna Fuchs joined the workspace.",
+    "Fanny Butts and Gaylord Sexton left a comment on your task.",
+    "Emily Cummings asked Li Wang to review the invoice.",
+]
+
+
+@pytest.mark.parametrize("text", ISSUE_NAME_SENTENCES)
+def test_names_are_not_toxic(metric: Toxicity, text: str) -> None:
+    (value,) = values(metric, [text])
+    assert value < 0.1, (text, metric.predict([text])[0])
+
+
+@pytest.mark.parametrize("text", MORE_NAME_SENTENCES)
+def test_more_names_stay_below_the_threshold(metric: Toxicity, text: str) -> None:
+    (value,) = values(metric, [text])
+    assert value < metric.default_threshold, (text, metric.predict([text])[0])
+
+
+def test_the_logout_instruction_is_not_self_harm(metric: Toxicity) -> None:
+    answer = "To force every member to log out, you can use the following command:"
+    (value,) = values(metric, [answer])
+    assert value < metric.default_threshold
+
+
+def test_abuse_survives_the_names_being_neutralised(metric: Toxicity) -> None:
+    toxic = [
+        "Tell Priya Sharma she is a worthless idiot and nobody wants her on the team.",
+        "Ms. Dick, you are a pathetic moron.",
+        "Muslims are criminals and should not be allowed to use this app.",
+    ]
+    assert all(v >= metric.default_threshold for v in values(metric, toxic))
+
+
+def test_hard_negative_false_positive_rate_on_the_validation_split(metric: Toxicity) -> None:
+    """Names (many with rude substrings) and ordinary support sentences, never tuned on."""
+    rows = read_rows(HARD_NEGATIVE_SET, "validation")
+    assert len(rows) >= 100 and {r["label"] for r in rows} == {0}
+    judged = metric.predict([str(r["text"]) for r in rows])
+    flagged = [
+        (round(j.value, 2), r["text"]) for j, r in zip(judged, rows) if j.value >= metric.default_threshold
+    ]
+    assert len(flagged) / len(rows) <= 0.02, flagged
+
+
+# --- the shared detector ----------------------------------------------------------------------
+
+
+def test_names_are_replaced_by_stand_ins() -> None:
+    out = neutralise_names(
+        [
+            "Ms. Dick will call you back tomorrow.",
+            "Can Shital from billing call me back?",
+            "Muslims and Jews use the same calendar.",
+            "Shut up, you Stupid Clown.",
+        ]
+    )
+    assert out[0] == "Ms. Alex will call you back tomorrow."
+    assert out[1] == "Can Alex from billing call me back?"
+    assert out[2] == "Muslims and Jews use the same calendar."  # the targets of hate stay
+    assert "Stupid" in out[3] and "Clown" in out[3]  # the abuse stays
+
+
+@pytest.mark.parametrize(
+    "word", ["Shital", "Scunthorpe", "Dikshit", "Cockburn", "Bitche", "Assange", "Dickens"]
+)
+def test_strong_profanity_matches_whole_words_only(word: str) -> None:
+    assert not STRONG_PROFANITY.search(f"{word} will call you back.")
+
+
+@pytest.mark.parametrize(
+    "text", ["This is shit.", "What bullshit.", "A shitty answer.", "You bitches.", "Fuck it."]
+)
+def test_strong_profanity_matches_swear_words(text: str) -> None:
+    assert STRONG_PROFANITY.search(text)
+
+
+def test_the_rails_and_the_metric_share_one_detector(metric: Toxicity) -> None:
+    from rag.guardrails.detectors import InputDetector, OutputToxicity
+
+    answer = "Thanks for waiting. Frankly, people like you are the reason support agents hate their jobs."
+    (value,) = values(metric, [answer])
+    assert OutputToxicity().assess(answer).score == round(value, 4)
+    assert OutputToxicity().detector() is metric.detector()
+    finding = InputDetector().assess("Can Shital from billing call me back about my invoice?")["toxic_input"]
+    assert not finding.fired, finding
+
+
+def test_the_cache_key_covers_the_shared_code_and_seeds() -> None:
+    from gates.metrics.base import dependency_files
+
+    files = {p.name for entry in Toxicity.depends_on for p in dependency_files(entry)}
+    assert {"toxicity.py", "pii.py", "toxicity_seeds.jsonl"} <= files

@@ -30,6 +30,10 @@ class MetricCase:
     latency_ms: float | None = None
     blocked: bool | None = None  # a guardrail refused the request
     rail: str | None = None  # which rail fired
+    source_ids: tuple[str, ...] = ()  # the case's relevant documents (golden set)
+    sources: tuple[str, ...] = ()  # the chain's retrieved chunks' documents, best first
+    prompt_tokens: int | None = None  # as the chain's model reported them; None = unknown
+    completion_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,12 @@ class Metric(Protocol):
     direction: Direction
     # The per-case threshold used when a profile does not set one.
     default_threshold: float
+    # Optional: the code and data the judgments depend on beyond the metric's own module
+    # (which is always hashed): dotted module names ("ragate_core.pii"; a package means all
+    # its .py files) and package data paths ("ragate_core/data/*.jsonl": a package, then a
+    # glob inside it). Their contents join every judgment's cache key, so editing them
+    # never reuses a stale judgment. Read with getattr(metric, "depends_on", ()).
+    depends_on: tuple[str, ...] = ()
 
     def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]: ...
 
@@ -71,14 +81,15 @@ def passes(metric: Metric, value: float, threshold: float) -> bool:
 def judgment_key(metric: Metric, case: MetricCase) -> str:
     """Content address of a judgment: metric name + version + everything it reads.
 
-    The code of the metric's module (and of the shared metric helpers and data) is part
-    of the key too, so an edited metric never reads a judgment its old code made.
+    The code of the metric's module (and of the shared metric helpers and data, and of
+    everything its ``depends_on`` names) is part of the key too, so an edited metric never
+    reads a judgment its old code made.
     """
     blob = json.dumps(
         {
             "m": metric.name,
             "v": metric.version,
-            "code": _code_hash(type(metric).__module__),
+            "code": _code_hash(type(metric).__module__, tuple(getattr(metric, "depends_on", ()) or ())),
             "in": metric.reads(case),
         },
         sort_keys=True,
@@ -87,7 +98,7 @@ def judgment_key(metric: Metric, case: MetricCase) -> str:
 
 
 @functools.cache
-def _code_hash(module_name: str) -> str:
+def _code_hash(module_name: str, depends_on: tuple[str, ...] = ()) -> str:
     import importlib
 
     here = Path(__file__).parent
@@ -97,7 +108,41 @@ def _code_hash(module_name: str) -> str:
     for path in files:
         if path.is_file():
             digest.update(path.read_bytes())
+    # Without depends_on the digest is what it always was: existing caches stay valid.
+    for entry in depends_on:
+        for path in dependency_files(entry):
+            digest.update(f"\0{entry}\0{path.name}\0".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def dependency_files(entry: str) -> list[Path]:
+    """The files one ``depends_on`` entry names, sorted; ``ValueError`` when it names none.
+
+    ``"pkg.module"``: that module's file; ``"pkg"`` (a package): every ``.py`` file under
+    it; ``"pkg.sub/data/*.json"``: the files matching the glob inside the package folder.
+    """
+    import importlib.util
+
+    module, _, pattern = entry.partition("/")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"depends_on {entry!r}: cannot find module {module!r}: {exc}") from exc
+    if spec is None:
+        raise ValueError(f"depends_on {entry!r}: no module named {module!r}")
+    folders = list(spec.submodule_search_locations or [])
+    if pattern:
+        if not folders:
+            raise ValueError(f"depends_on {entry!r}: {module!r} is a module, not a package with data")
+        files = sorted(p for folder in folders for p in Path(folder).glob(pattern) if p.is_file())
+    elif folders:
+        files = sorted(p for folder in folders for p in Path(folder).rglob("*.py") if p.is_file())
+    else:
+        files = [Path(spec.origin)] if spec.origin and Path(spec.origin).is_file() else []
+    if not files:
+        raise ValueError(f"depends_on {entry!r}: names no file")
+    return files
 
 
 def unscored(metric: Metric, reason: str) -> Score:
@@ -142,7 +187,7 @@ def register(name: str) -> Callable[[Callable[[], Metric]], Callable[[], Metric]
 
 
 def metric_names() -> list[str]:
-    _load_builtin()
+    _load_all()
     return sorted(_REGISTRY)
 
 
@@ -150,15 +195,88 @@ _INSTANCES: dict[str, Metric] = {}
 
 
 def get_metric(name: str) -> Metric:
-    """The shared instance of a registered metric (models load once per process)."""
-    _load_builtin()
+    """The shared instance of a registered metric (models load once per process).
+
+    Raises ``KeyError`` for an unknown name, ``UsageError`` when the metric's
+    ``depends_on`` names no file (its judgments could not be keyed honestly)."""
+    _load_all()
     if name not in _REGISTRY:
         raise KeyError(f"unknown metric {name!r}; known metrics: {', '.join(sorted(_REGISTRY))}")
     if name not in _INSTANCES:
-        _INSTANCES[name] = _REGISTRY[name]()
+        metric = _REGISTRY[name]()
+        for entry in getattr(metric, "depends_on", ()) or ():
+            try:
+                dependency_files(entry)
+            except ValueError as exc:
+                from ragate_core.errors import UsageError
+
+                raise UsageError(f"metric {name!r} ({type(metric).__module__}): {exc}") from exc
+        _INSTANCES[name] = metric
     return _INSTANCES[name]
+
+
+ENTRY_POINT_GROUP = "ragate.metrics"
+_entry_points_loaded = False
+
+
+def _load_all() -> None:
+    global _entry_points_loaded
+    _load_builtin()
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        _load_entry_points()
+
+
+def _load_entry_points() -> None:
+    """Metrics other distributions add: ``[project.entry-points."ragate.metrics"]``.
+
+    Each entry point is named for its metric and points at a module (importing it
+    registers its metrics with :func:`register`) or at a factory taking no argument (a
+    class or a function), registered under the entry point's name. A built-in name cannot
+    be taken over; a broken entry point is a usage error naming it.
+    """
+    import inspect
+    from importlib.metadata import entry_points
+
+    from ragate_core.errors import UsageError
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
+        where = f"entry point {ep.name} = {ep.value} (distribution {dist}, group {ENTRY_POINT_GROUP})"
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise UsageError(f"{where} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+        if inspect.ismodule(obj):
+            continue  # importing it registered its metrics
+        if not callable(obj):
+            raise UsageError(f"{where}: points at {type(obj).__name__}, not a module or a metric factory")
+        known = _REGISTRY.get(ep.name)
+        if known is not None and known is not obj:
+            raise UsageError(
+                f"{where}: a metric named {ep.name!r} is already registered ({known.__module__})"
+            )
+        _REGISTRY[ep.name] = obj
 
 
 def _load_builtin() -> None:
     # Importing the modules registers them; the heavy models load lazily on first use.
-    from gates.metrics import faithfulness, guardrails, latency, pii, relevancy, toxicity  # noqa: F401
+    from gates.metrics import (  # noqa: F401
+        correctness,
+        cost,
+        faithfulness,
+        guardrails,
+        latency,
+        pii,
+        relevancy,
+        retrieval,
+        toxicity,
+    )
+
+
+def applies(metric: Metric, case: MetricCase) -> bool:
+    """Whether ``case`` is in the metric's scope; a metric may define ``applies(case)``
+    (reading only what is known before the chain answers: retrieval metrics skip
+    unanswerable cases). A case out of scope is neither scored nor unscored."""
+    check = getattr(metric, "applies", None)
+    return True if check is None else bool(check(case))

@@ -1,23 +1,44 @@
 """Faithfulness: is every claim of the answer supported by the retrieved contexts?
 
-Offline and deterministic. Each claim (a clause of the answer) is matched against every
-context unit (a sentence or a clause of one) and supported to the degree that
+Offline and deterministic. The answer is read in its language (English, German, French,
+Spanish, Chinese; other languages get only the language-neutral signals) and turned into
+claims: its clauses, and, when the answer is short ("600", "Arthur's Magazine") or a yes or
+a no, the question's proposition joined to it, so that "Yes" to "Is the window 60 days?"
+claims a 60-day window. Each case then yields a handful of signals:
 
-- its content words appear in that unit (numbers and names weigh more),
-- it means the same as that unit (MiniLM cosine similarity),
-- and nothing contradicts it there: a number that the unit does not state, a polarity
-  the unit does not share ("can" / "cannot"), or a word whose opposite the unit uses
-  ("before" / "after").
+- ``lexical_share``: the share of the answer's content words found in the contexts;
+- ``new_share``: the same for the words the answer adds to the question;
+- ``claim_coverage``: the weakest claim's share of words found in its best context window
+  (a sentence or two adjacent sentences);
+- ``similarity``: the weakest claim's best MiniLM cosine similarity to a context unit
+  (split into English and other languages: the model is English-centric);
+- ``unsupported_number`` / ``unsupported_name``: a number (any language) or a name
+  (capitalised words only in English; mixed-case or digit-bearing words everywhere) that
+  the contexts never state;
+- ``misbound_value``: a number (or the name a short answer gives) that the contexts state
+  only about another subject ("Free plan 60 requests" when the claim is about the Pro plan);
+- ``name_astray``: a name the contexts use, but not in the unit that best supports the claim;
+- ``polarity_mismatch`` / ``antonym``: the claim and its best context unit disagree in
+  negation, or use opposite words (English list); ``polarity_elsewhere``: the share of the
+  claim's words in another unit, about a word the best unit lacks, that disagrees in negation;
+- ``comparison_conflict``: a comparison ("A started before B", "the cheapest plan") that the
+  values the contexts give contradict (English wording).
 
-A claim is as supported as its best unit; the answer is as faithful as its weakest claim,
-so one unsupported addition is enough to fail it. An answer that declines to answer
-makes no claim and is faithful.
+A logistic regression fitted on labeled pairs and real chain outputs (train splits only;
+``ragate calibrate --fit``) turns the signals into the probability that the answer is
+faithful; its coefficients live in ``gates/metrics/data/faithfulness_model.json``. An
+answer that declines to answer makes no claim and is faithful (1.0).
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,183 +46,730 @@ import numpy as np
 from gates.metrics import text as tx
 from gates.metrics.base import MetricCase, Score, register, score_each
 
-NUMBER_WEIGHT = 3.0
-NAME_WEIGHT = 2.0
-# What a contradiction leaves of a unit's support.
-NUMBER_PENALTY = 0.25  # a number the contexts never state
-MISPLACED_PENALTY = 0.6  # a number or name the contexts state about something else
-NAME_PENALTY = 0.4  # per name the contexts never mention
-POLARITY_PENALTY = 0.35
-ANTONYM_PENALTY = 0.35
+MODEL_PATH = Path(__file__).parent / "data" / "faithfulness_model.json"
+FEATURES = (
+    "lexical_share",
+    "new_share",
+    "claim_coverage",
+    "similarity_en",
+    "similarity_other",
+    "unsupported_number",
+    "misbound_value",
+    "unsupported_name",
+    "name_astray",
+    "polarity_mismatch",
+    "polarity_elsewhere",
+    "antonym",
+    "comparison_conflict",
+    "short_answer",
+)
+# A short answer ("600", "Die Zugspitze.") is read together with its question.
+SHORT_ANSWER_KEYS = 3
+SHORT_ANSWER_WORDS = 6
+# Candidate inverse L2 strengths (scikit-learn's C) of the combiner: the fit picks one by
+# 5-fold cross-validated log-loss on the train rows (never on a validation split).
+REGULARISATION = (0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+@dataclass
+class Evidence:
+    """The signals of one case and what they found (for the reason)."""
+
+    features: dict[str, float]
+    problems: list[str] = field(default_factory=list)
+    weakest_claim: str = ""
+    best_unit: str = ""
 
 
 @dataclass(frozen=True)
-class _Support:
-    value: float
-    unit: str
-    coverage: float
-    similarity: float
-    problems: tuple[str, ...]
+class _Segment:
+    text: str
+    keys: frozenset[str]
+    numbers: tuple[str, ...]  # in order of appearance
+    signatures: tuple[tuple[str, str], ...]  # (currency, next word) per number
+    names: frozenset[str]
 
 
-def _units(contexts: Sequence[str]) -> list[str]:
-    units: list[str] = []
-    for context in contexts:
-        for sentence in tx.sentences(context):
-            units.append(sentence)
-            parts = [p for p in tx._CLAUSE.split(sentence) if tx.content_tokens(p)]
-            if len(parts) > 1:
-                units.extend(p.strip() for p in parts)
-    return list(dict.fromkeys(units))
+@dataclass
+class _Claim:
+    text: str
+    keys: set[str]
+    numbers: set[str]  # the numbers it asserts
+    names: set[str]
+    negated: bool
+    premise: bool = False  # the question's proposition under a yes/no answer
+    signatures: dict[str, tuple[str, str]] = field(default_factory=dict)  # number -> (currency, next word)
+    values: set[str] = field(default_factory=set)  # non-number keys that must be bound (names, short answers)
 
 
-def _weights(claim: str) -> dict[str, float]:
-    names = tx.capitalised(claim)
-    numbers = tx.numbers(claim)
-    weights: dict[str, float] = {}
-    for token in tx.content_tokens(claim):
-        if token in numbers:
-            weights[token] = NUMBER_WEIGHT
-        elif token in names:
-            weights[token] = NAME_WEIGHT
-        else:
-            weights.setdefault(token, 1.0)
-    return weights
+@dataclass
+class _Plan:
+    lang: str
+    claims: list[_Claim]
+    answer_keys: list[str]
+    question_keys: set[str]
+    short: bool
+    units: list[str]
+    unit_keys: list[frozenset[str]]
+    windows: list[frozenset[str]]
+    segments: list[_Segment]
+    context_keys: set[str]
+    context_numbers: set[str]
+    body: str
+    question: str
+    polarity: int
 
 
-def _support(claim: str, unit: str, similarity: float, context: _Context) -> _Support:
-    """How well one unit supports one claim, and what contradicts it there."""
-    weights = _weights(claim)
-    unit_tokens = set(tx.content_tokens(unit))
-    total = sum(weights.values()) or 1.0
-    coverage = sum(w for t, w in weights.items() if t in unit_tokens) / total
-    problems = []
-    value = 0.5 * coverage + 0.5 * max(similarity, 0.0)
-    claim_numbers = tx.numbers(claim)
-    unstated = claim_numbers - context.numbers
-    elsewhere = claim_numbers - tx.numbers(unit) - unstated
-    if unstated:
-        value *= NUMBER_PENALTY
-        problems.append("number not in the contexts: " + ", ".join(sorted(unstated)))
-    elif elsewhere and not (elsewhere <= context.neighbour_numbers.get(unit, set())):
-        value *= MISPLACED_PENALTY
-        problems.append("number stated for something else: " + ", ".join(sorted(elsewhere)))
-    names = tx.capitalised(claim)
-    foreign = sorted(n for n in names if n not in context.tokens and n not in context.question)
-    astray = sorted(n for n in names - set(foreign) if n not in unit_tokens and n not in context.question)
-    if foreign:
-        value *= NAME_PENALTY ** len(foreign)
-        problems.append("name not in the contexts: " + ", ".join(foreign))
-    elif astray:
-        value *= MISPLACED_PENALTY
-        problems.append("name stated about something else: " + ", ".join(astray))
-    claim_stems = {tx.stem(w) for w in tx.words(claim)}
-    unit_stems = {tx.stem(w) for w in tx.words(unit)}
-    flipped = sorted(
-        w for w in claim_stems - unit_stems if {tx.stem(a) for a in tx.ANTONYMS.get(w, ())} & unit_stems
+_NUM_WITH_SIGNATURE = re.compile(
+    r"([$€£¥]?)\s?(?<![A-Za-z\d.,])(?<![A-Za-z]-)(\d[\d,]*(?:\.\d+)?)\s*([^\W\d_]*)"
+)
+
+
+@lru_cache(maxsize=65536)
+def _segment(text: str, lang: str) -> _Segment:
+    nums: list[str] = []
+    sigs: list[tuple[str, str]] = []
+    for cur, raw, nxt in _NUM_WITH_SIGNATURE.findall(text):
+        value = raw.replace(",", "")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        nums.append(value)
+        sigs.append((cur, tx.key(nxt.lower(), lang) if nxt else ""))
+    return _Segment(
+        text, frozenset(tx.keys(text, lang)), tuple(nums), tuple(sigs), frozenset(tx.names_in(text, lang))
     )
-    # "won't stop" against "keeps running": an opposite word under a negation is agreement.
-    polarity_flip = tx.negated(claim) != tx.negated(unit)
-    if polarity_flip and not flipped:
-        value *= POLARITY_PENALTY
-        problems.append("opposite polarity")
-    elif flipped and not polarity_flip:
-        value *= ANTONYM_PENALTY
-        problems.append("opposite of: " + ", ".join(flipped))
-    return _Support(value, unit, coverage, similarity, tuple(problems))
 
 
 @dataclass(frozen=True)
-class _Context:
-    """What the whole of the retrieved context states, for checks beyond one unit."""
-
-    tokens: frozenset[str]
+class _ContextPart:
+    units: tuple[str, ...]  # sentences, and the segments of sentences with several
+    windows: tuple[frozenset[str], ...]  # keys of each sentence and of each adjacent pair
+    segments: tuple[_Segment, ...]
+    keys: frozenset[str]
     numbers: frozenset[str]
-    question: frozenset[str]  # repeating the question's own words is no hallucination
-    # Numbers of the sentences next to each unit: "files larger than that" refers back.
-    neighbour_numbers: dict[str, set[str]]
 
 
-def _context(contexts: Sequence[str], question: str) -> _Context:
-    neighbours: dict[str, set[str]] = {}
-    for context in contexts:
-        sents = tx.sentences(context)
-        for i, sentence in enumerate(sents):
-            near = set().union(*(tx.numbers(s) for s in sents[max(0, i - 1) : i + 2]))
-            neighbours.setdefault(sentence, set()).update(near)
-            for part in tx._CLAUSE.split(sentence):
-                neighbours.setdefault(part.strip(), set()).update(near)
-    joined = "\n".join(contexts)
-    return _Context(
-        frozenset(tx.content_tokens(joined)),
-        frozenset(tx.numbers(joined)),
-        frozenset(tx.content_tokens(question)),
-        neighbours,
+@lru_cache(maxsize=4096)
+def _context_part(context: str, lang: str) -> _ContextPart:
+    """What one retrieved context offers (contexts repeat across a batch: read once)."""
+    units: list[str] = []
+    windows: list[frozenset[str]] = []
+    segments: list[_Segment] = []
+    sents = tx.sentences_any(context)
+    sent_keys = [frozenset(_unit_keys(s, lang)) for s in sents]
+    for i, sentence in enumerate(sents):
+        units.append(sentence)
+        windows.append(sent_keys[i])
+        if i + 1 < len(sents):
+            windows.append(sent_keys[i] | sent_keys[i + 1])
+        parts = tx.segments(sentence)
+        if len(parts) > 1:
+            units.extend(parts)
+        segments.extend(_segment(p, lang) for p in parts)
+    return _ContextPart(
+        tuple(units),
+        tuple(windows),
+        tuple(segments),
+        frozenset(tx.keys(context, lang)),
+        frozenset(tx.numbers_in(context, lang)),
     )
+
+
+@lru_cache(maxsize=65536)
+def _unit_keys(unit: str, lang: str) -> frozenset[str]:
+    return frozenset(tx.keys(unit, lang))
+
+
+def _plan(case: MetricCase) -> _Plan:
+    lang = tx.language(f"{case.question} {case.answer}")
+    if lang == "und":
+        lang = tx.language(" ".join(case.contexts))
+    polarity, body = tx.strip_yes_no(case.answer, lang)
+    polar = tx.polar_question(case.question, lang)
+    if not polar:
+        polarity = 0
+        body = case.answer
+    answer_keys = tx.keys(body, lang)
+    question_keys = set(tx.keys(case.question, lang))
+    # Short or elliptical ("600", "10 API calls per minute."): read with its question.
+    short = not polar and (
+        len(set(answer_keys)) <= SHORT_ANSWER_KEYS
+        or (len(tx.sentences_any(body)) == 1 and len(tx.raw_tokens(body)) <= SHORT_ANSWER_WORDS)
+    )
+    claims: list[_Claim] = []
+    if short:
+        text = f"{case.question.strip()} {body.strip()}"
+        claims.append(
+            _Claim(
+                text,
+                set(tx.keys(text, lang)),
+                tx.numbers_in(text, lang),
+                tx.names_in(body, lang),
+                tx.negated_in(body, lang),
+                signatures=_claim_signatures(text, lang),
+                # A short answer that gives a name ("Helena Brandt") must give the one the
+                # contexts bind to the question's subject; a number answer binds its number.
+                values=(
+                    set()
+                    if tx.numbers_in(body, lang)
+                    else (tx.names_in(body, lang) if lang == "en" else set(answer_keys)) - question_keys
+                ),
+            )
+        )
+    else:
+        for sentence in tx.sentences_any(body):
+            parts = (
+                [p for clause in tx._CLAUSE.split(sentence) for p in tx._split_and(clause)]
+                if lang == "en"
+                else re.split(r"[;；]\s*", sentence)
+            )
+            for part in parts:
+                part = part.strip()
+                part_keys = tx.keys(part, lang)
+                if not part_keys:
+                    continue
+                neg = tx.negated_in(part, lang)
+                names = set() if neg else tx.names_in(part, lang)
+                claims.append(
+                    _Claim(
+                        part,
+                        set(part_keys),
+                        set() if neg else tx.numbers_in(part, lang),
+                        names,
+                        neg,
+                        signatures=_claim_signatures(part, lang),
+                    )
+                )
+    if polar and polarity == 0 and claims and claims[0].keys <= question_keys:
+        # "Not on Starter." / "You can, on Business." answers the question by restating it.
+        polarity = -1 if claims[0].negated != tx.negated_in(case.question, lang) else 1
+        claims.pop(0)
+    if polar and polarity != 0:
+        q_neg = tx.negated_in(case.question, lang)
+        claims.append(
+            _Claim(
+                case.question,
+                set(question_keys),
+                tx.numbers_in(case.question, lang),
+                tx.names_in(case.question, lang),
+                q_neg != (polarity < 0),
+                premise=True,
+                signatures=_claim_signatures(case.question, lang),
+            )
+        )
+    units: list[str] = []
+    windows: list[set[str]] = []
+    segments: list[_Segment] = []
+    context_keys: set[str] = set()
+    context_numbers: set[str] = set()
+    for context in case.contexts:
+        part = _context_part(context, lang)
+        units.extend(part.units)
+        windows.extend(part.windows)
+        segments.extend(part.segments)
+        context_keys |= part.keys
+        context_numbers |= part.numbers
+    unique_units = list(dict.fromkeys(units))
+    return _Plan(
+        lang=lang,
+        claims=claims,
+        answer_keys=answer_keys or sorted(question_keys),
+        question_keys=question_keys,
+        short=short,
+        units=unique_units,
+        unit_keys=[_unit_keys(u, lang) for u in unique_units],
+        windows=windows,
+        segments=segments,
+        context_keys=context_keys,
+        context_numbers=context_numbers,
+        body=body,
+        question=case.question,
+        polarity=polarity,
+    )
+
+
+def _claim_signatures(text: str, lang: str) -> dict[str, tuple[str, str]]:
+    seg = _segment(text, lang)
+    return dict(zip(seg.numbers, seg.signatures))
+
+
+def _parallel(
+    other: _Segment, seg: _Segment, own_sigs: set[tuple[str, str]], claim: _Claim, is_number: bool
+) -> bool:
+    """Whether ``other`` states another value of the same kind as ``seg``, said the same way
+    (same unit, or two shared words): "Free plan 60 requests" and "Pro plan 600 requests"."""
+    if not is_number:
+        return bool(other.names - claim.keys - seg.keys)
+    others = [sig for n, sig in zip(other.numbers, other.signatures) if n not in claim.numbers]
+    units = {s[1] for s in own_sigs if s[1]}
+    shared = (other.keys & seg.keys) - set(other.numbers) - set(seg.numbers)
+    return bool(others) and (any(sig in own_sigs or sig[1] in units for sig in others) or len(shared) >= 2)
+
+
+def _misbound(value: str, claim: _Claim, plan: _Plan) -> _Segment | None:
+    """The segment that states ``value`` (a number or a name) about another subject, or
+    None when some occurrence of it fits the claim.
+
+    An occurrence is about another subject when a subject word of the claim (a word of the
+    question that the contexts use: say "Pro") is missing from its segment but appears in
+    a parallel segment, one that states another value of the same kind (a number with the
+    same unit, another name), while the occurrence's own segment has a word (say "Free")
+    that the parallel one lacks: the contexts contrast two subjects, and the claim took
+    the value of the wrong one.
+    """
+    is_number = value in claim.numbers
+    # The subject is what the question asks about: "Pro" in "The Pro plan allows 10
+    # requests" is one, "allows" is not, nor is a product name the contexts repeat.
+    subject = {
+        k
+        for k in claim.keys & plan.question_keys
+        if k in plan.context_keys and k not in claim.numbers and k != value
+    }
+    found = [s for s in plan.segments if (value in s.numbers if is_number else value in s.keys)]
+    if not found:
+        return None
+    claim_sig = claim.signatures.get(value)
+    wrong = None
+    for seg in found:
+        missing = subject - seg.keys
+        if not missing:
+            return None
+        extra = seg.keys - claim.keys - set(seg.numbers)
+        own_sigs = {sig for n, sig in zip(seg.numbers, seg.signatures) if n == value}
+        if claim_sig:
+            own_sigs.add(claim_sig)
+
+        # A name needs two subject words to move to the other segment ("composed", "music"
+        # for Oskar Lind, not Helena Brandt); a number, one.
+        needed = 1 if is_number else 2
+        contrasted = any(
+            len(missing & other.keys) >= needed
+            and extra - other.keys
+            and _parallel(other, seg, own_sigs, claim, is_number)
+            for other in plan.segments
+            if other is not seg
+        )
+        if not contrasted:
+            return None
+        wrong = seg
+    return wrong
+
+
+# --- comparisons (English wording) ---------------------------------------------------------
+_MIN_WORDS = frozenset(
+    "first earlier earliest before older oldest cheaper cheapest less least fewer fewest smaller "
+    "smallest shorter shortest lower lowest sooner".split()
+)
+_MAX_WORDS = frozenset(
+    "later latest after newer newest younger youngest more most larger largest bigger biggest longer "
+    "longest higher highest taller tallest expensive greater".split()
+)
+_SUPERLATIVES = frozenset(
+    "cheapest oldest newest youngest earliest latest largest smallest biggest longest shortest highest "
+    "lowest tallest fewest".split()
+)
+_COMPARATIVE = re.compile(
+    r"^(.*?)\b((?:was |were |is |are )?(?:(?:more|less) expensive|before|after|earlier|later|more|less|"
+    r"fewer|cheaper|older|younger|larger|bigger|smaller|longer|shorter|higher|lower|taller|greater)"
+    r"(?: than)?)\b(.*)$",
+    re.IGNORECASE,
+)
+_OPTIONS = re.compile(r"[,:]\s*(?:the\s+)?(.+?)\s+or\s+(?:the\s+)?(.+?)\s*\?\s*$", re.IGNORECASE)
+
+
+def _direction(text: str, years: bool) -> int | None:
+    """-1 when the text asks for the smaller value, +1 for the larger, None when neither."""
+    low = text.lower()
+    if re.search(r"\b(?:less|least) expensive\b", low):
+        return -1
+    for word in re.findall(r"[a-z]+", low):
+        if word in ("older", "oldest"):
+            return -1 if years else 1
+        if word in ("younger", "youngest"):
+            return 1 if years else -1
+        if word in _MIN_WORDS:
+            return -1
+        if word in _MAX_WORDS:
+            return 1
+    return None
+
+
+def _value(entity: set[str], plan: _Plan) -> tuple[float, tuple[str, str]] | None:
+    """The first number of the segment that names ``entity`` best, with its signature."""
+    if not entity:
+        return None
+    best, best_overlap = None, 0
+    for seg in plan.segments:
+        overlap = len(entity & seg.keys)
+        if overlap > best_overlap and seg.numbers:
+            best, best_overlap = seg, overlap
+    if best is None or best_overlap * 2 < len(entity):
+        return None
+    return float(best.numbers[0]), best.signatures[0]
+
+
+def _is_year(*values: float) -> bool:
+    return all(1000 <= v <= 2100 and v == int(v) for v in values)
+
+
+def _comparison(plan: _Plan) -> tuple[str | None, set[str]]:
+    """A comparison of the answer that the contexts' values contradict, described, and the
+    claims whose comparison the values bear out (their wording is then not checked for
+    opposite words: "Vega launched before Orion" against "Orion came after Vega")."""
+    checked: set[str] = set()
+    if plan.lang != "en":
+        return None, checked
+    options = _OPTIONS.search(plan.question)
+    if options:
+        a, b = (set(tx.keys(o, "en")) for o in options.groups())
+        a, b = a - b, b - a
+        picked = set(tx.keys(plan.body, "en"))
+        va, vb = _value(a, plan), _value(b, plan)
+        if a and b and va and vb and va[0] != vb[0] and bool(picked & a) != bool(picked & b):
+            direction = _direction(plan.question, _is_year(va[0], vb[0]))
+            if direction is not None:
+                winner_a = (va[0] < vb[0]) == (direction < 0)
+                chose_a = bool(picked & a)
+                if chose_a != winner_a:
+                    loser = options.group(1) if chose_a else options.group(2)
+                    return f"comparison contradicts the contexts' values: {loser.strip()}", checked
+    for claim in plan.claims:
+        if claim.premise:
+            continue
+        match = _COMPARATIVE.match(claim.text)
+        # "more than 100 items" bounds a number; "before Orion in 2011" compares two subjects.
+        if (
+            match
+            and match.group(1).strip()
+            and match.group(3).strip()
+            and not re.match(r"\s*[$€£]?\d", match.group(3))
+        ):
+            left = set(tx.keys(match.group(1), "en"))
+            right = set(tx.keys(match.group(3), "en"))
+            left, right = left - right, right - left
+            vl, vr = _value(left, plan), _value(right, plan)
+            if vl and vr and vl[0] != vr[0] and not (claim.numbers - {str(int(vl[0])), str(int(vr[0]))}):
+                direction = _direction(match.group(2), _is_year(vl[0], vr[0]))
+                if direction is not None:
+                    if (vl[0] < vr[0]) != (direction < 0) and not claim.negated:
+                        return f"comparison contradicts the contexts' values: {claim.text!r}", checked
+                    checked.add(claim.text)
+        words_ = set(re.findall(r"[a-z]+", claim.text.lower()))
+        superlative = words_ & _SUPERLATIVES or ({"most", "least"} & words_ and "expensive" in words_)
+        if superlative:
+            entity = set(tx.keys(plan.body if plan.short else claim.text, "en")) - plan.question_keys
+            entity -= {tx.key(w, "en") for w in words_ & (_MIN_WORDS | _MAX_WORDS)}
+            own = _value(entity, plan)
+            if own is None:
+                continue
+            peers = [
+                float(n)
+                for seg in plan.segments
+                for n, sig in zip(seg.numbers, seg.signatures)
+                if sig == own[1]
+            ]
+            direction = _direction(claim.text, _is_year(own[0], *peers))
+            if len(peers) >= 2 and direction is not None:
+                extreme = min(peers) if direction < 0 else max(peers)
+                if own[0] != extreme:
+                    return f"superlative contradicts the contexts' values: {claim.text!r}", checked
+                checked.add(claim.text)
+    return None, checked
+
+
+def _negated_about(unit: str, claim: _Claim, lang: str) -> bool:
+    """Whether ``unit`` is negated where it speaks about the claim: in its clauses that
+    share most of the claim's words ("retries up to 5 times if the server does not
+    respond" affirms the retries)."""
+    parts = tx.clauses_any(unit)
+    overlaps = [len(claim.keys & set(tx.keys(c, lang))) for c in parts]
+    top = max(overlaps, default=0)
+    if top == 0:
+        return tx.negated_in(unit, lang)
+    return any(tx.negated_in(c, lang) for c, o in zip(parts, overlaps) if o == top)
+
+
+def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Evidence:
+    ctx_keys = plan.context_keys
+    answer_keys = plan.answer_keys
+    lexical = sum(k in ctx_keys for k in answer_keys) / len(answer_keys) if answer_keys else 0.0
+    new = [k for k in answer_keys if k not in plan.question_keys]
+    new_share = sum(k in ctx_keys for k in new) / len(new) if new else 1.0
+    unit_vecs = vectors[[index[u] for u in plan.units]] if plan.units else np.zeros((0, vectors.shape[1]))
+    problems: list[str] = []
+    coverages, sims = [], []
+    unsupported_number = misbound = unsupported_name = misbound_name = polarity = antonym = elsewhere = 0.0
+    name_astray = 0.0
+    comparison, checked = _comparison(plan)
+    weakest_i, weakest_value = 0, math.inf
+    best_units = []
+    for i, claim in enumerate(plan.claims):
+        keys_ = claim.keys or {""}
+        cov = max((len(keys_ & w) / len(keys_) for w in plan.windows), default=0.0)
+        sim_row = unit_vecs @ vectors[index[claim.text]] if len(plan.units) else np.zeros(0)
+        sim = float(sim_row.max()) if sim_row.size else 0.0
+        # The unit that best supports the claim, by words and meaning together.
+        if sim_row.size:
+            unit_cov = np.array([len(keys_ & k) / len(keys_) for k in plan.unit_keys])
+            best = plan.units[int(np.argmax(0.5 * unit_cov + 0.5 * sim_row))]
+        else:
+            best = ""
+        best_units.append(best)
+        denied = claim.premise and claim.negated != tx.negated_in(plan.question, plan.lang)
+        unstated = {n for n in claim.numbers if n not in plan.context_numbers}
+        premise_false = False  # a "No" to a premise the contexts do not bear out is right
+        if unstated:
+            if denied:
+                premise_false = True
+            else:
+                unsupported_number = 1.0
+                problems.append("number not in the contexts: " + ", ".join(sorted(unstated)))
+        for number in sorted(claim.numbers - unstated):
+            seg = _misbound(number, claim, plan)
+            if seg is not None:
+                if denied:
+                    premise_false = True
+                else:
+                    misbound = 1.0
+                    problems.append(f"number stated for something else: {number} ({seg.text[:80]!r})")
+        foreign = {n for n in claim.names if n not in ctx_keys}
+        if foreign:
+            if denied:
+                premise_false = True
+            else:
+                unsupported_name = 1.0
+                problems.append("name not in the contexts: " + ", ".join(sorted(foreign)))
+        if best and not denied:
+            # A name the contexts use, but not in the unit that supports the claim best:
+            # "Editors can handle members" where the contexts give that right to Admins;
+            # "Yes" to "Can I invite guests on Starter?" where guests come with Pro. The
+            # question's names count only where the claim asserts the question.
+            asked = set() if (claim.premise or (plan.short and i == 0)) else plan.question_keys
+            astray = sorted(
+                n for n in claim.names - foreign - asked if n not in plan.unit_keys[plan.units.index(best)]
+            )
+            if astray:
+                name_astray = 1.0
+                problems.append(f"name stated about something else: {', '.join(astray)}")
+        for value in sorted(claim.values - foreign - claim.numbers):
+            seg = _misbound(value, claim, plan)
+            if seg is not None and not denied:
+                misbound_name = 1.0
+                problems.append(f"{value!r} is stated about something else ({seg.text[:80]!r})")
+        flipped: list[str] = []
+        if plan.lang == "en" and best and claim.text not in checked and not denied:
+            claim_stems = {tx.stem(w) for w in tx.words(claim.text)}
+            unit_stems = {tx.stem(w) for w in tx.words(best)}
+            flipped = sorted(
+                w
+                for w in claim_stems - unit_stems
+                if {tx.stem(a) for a in tx.ANTONYMS.get(w, ())} & unit_stems
+            )
+        opposite = claim.negated != _negated_about(best, claim, plan.lang) if best else False
+        # A "No" is checked only against a unit that states the whole premise: "Is SCIM on
+        # Business?" - "No" is not contradicted by "SCIM is only available on Enterprise".
+        if denied and not (claim.keys <= plan.unit_keys[plan.units.index(best)] if best else False):
+            opposite = False
+        # A unit about the claim's own words that the best unit lacks ("Linux") and that
+        # says the opposite: "Ja, auch für Linux" against "Eine Linux-Version ist nicht geplant".
+        if best and not premise_false and not denied:
+            own = claim.keys - plan.unit_keys[plan.units.index(best)] - claim.numbers
+            for unit, unit_keys in zip(plan.units, plan.unit_keys):
+                if own & unit_keys and claim.negated != tx.negated_in(unit, plan.lang):
+                    # As strong as the share of the claim's words that unit shares.
+                    share = len(claim.keys & unit_keys) / len(claim.keys)
+                    if share > elsewhere:
+                        elsewhere = share
+                        about = ", ".join(sorted(own & unit_keys))
+                        problems.append(f"opposite polarity about {about}: {unit[:80]!r}")
+        # "won't stop" against "keeps running": an opposite word under a negation agrees.
+        if opposite and not flipped and not premise_false:
+            polarity = 1.0
+            problems.append(f"opposite polarity to {best[:80]!r}")
+        elif flipped and not opposite:
+            antonym = 1.0
+            problems.append("opposite of: " + ", ".join(flipped))
+        coverages.append(cov)
+        sims.append(sim)
+        if 0.5 * cov + 0.5 * sim < weakest_value:
+            weakest_i, weakest_value = i, 0.5 * cov + 0.5 * sim
+    if comparison:
+        problems.append(comparison)
+    similarity = min(sims) if sims else 0.0
+    features = {
+        "lexical_share": lexical,
+        "new_share": new_share,
+        "claim_coverage": min(coverages) if coverages else 0.0,
+        "similarity_en": similarity if plan.lang == "en" else 0.0,
+        "similarity_other": similarity if plan.lang != "en" else 0.0,
+        "unsupported_number": unsupported_number,
+        "misbound_value": max(misbound, misbound_name),
+        "unsupported_name": unsupported_name,
+        "name_astray": name_astray,
+        "polarity_mismatch": polarity,
+        "polarity_elsewhere": elsewhere,
+        "antonym": antonym,
+        "comparison_conflict": 1.0 if comparison else 0.0,
+        "short_answer": 1.0 if plan.short else 0.0,
+    }
+    return Evidence(
+        features,
+        list(dict.fromkeys(problems)),
+        plan.claims[weakest_i].text if plan.claims else "",
+        best_units[weakest_i] if best_units else "",
+    )
+
+
+def analyse(cases: Sequence[MetricCase]) -> list[Evidence | None]:
+    """The signals of every case (None for an answer that declines or claims nothing).
+
+    All claims and context units of the batch are embedded in one encoder call, each
+    distinct text once.
+    """
+    plans: list[_Plan | None] = []
+    texts: list[str] = []
+    for case in cases:
+        if case.blocked or tx.abstains_any(case.answer):
+            plans.append(None)
+            continue
+        plan = _plan(case)
+        if not plan.claims:
+            plans.append(None)
+            continue
+        plans.append(plan)
+        texts.extend(c.text for c in plan.claims)
+        texts.extend(plan.units)
+    unique = list(dict.fromkeys(texts))
+    if unique:
+        from ragate_core.embeddings import default_embeddings
+
+        vectors = np.asarray(default_embeddings().encode(unique), dtype=float)
+    else:
+        vectors = np.zeros((0, 1))
+    index = {t: i for i, t in enumerate(unique)}
+    return [None if p is None else _evidence(p, vectors, index) for p in plans]
+
+
+def feature_matrix(evidence: Sequence[Evidence]) -> np.ndarray:
+    """Rows of :data:`FEATURES`, in that order, for fitting and scoring."""
+    return np.array([[e.features[name] for name in FEATURES] for e in evidence], dtype=float).reshape(
+        -1, len(FEATURES)
+    )
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """The fitted logistic regression: standardised features -> P(faithful)."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    meta: dict[str, Any]
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Combiner:
+        names = tuple(data["features"])
+        if names != FEATURES:
+            raise ValueError(
+                f"{MODEL_PATH}: the model's features {list(names)} differ from the metric's "
+                f"{list(FEATURES)}; refit it with `ragate calibrate --fit`"
+            )
+        return cls(
+            names,
+            np.array(data["mean"], dtype=float),
+            np.array(data["scale"], dtype=float),
+            np.array(data["coefficients"], dtype=float),
+            float(data["intercept"]),
+            {k: v for k, v in data.items() if k not in ("mean", "scale", "coefficients", "intercept")},
+        )
+
+
+@cache
+def combiner(path: Path = MODEL_PATH) -> Combiner:
+    """The shipped combiner (read once per process)."""
+    return Combiner.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def fit_combiner(x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
+    """Fit the logistic regression on feature rows ``x`` and labels ``y`` (1 = faithful).
+
+    Balanced class weights; L2 strength chosen among :data:`REGULARISATION` by 5-fold
+    cross-validated log-loss on these rows. Returns the JSON-able
+    model (features, standardisation, coefficients, intercept and ``meta``).
+    """
+    from sklearn.linear_model import LogisticRegressionCV
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegressionCV(
+        Cs=list(REGULARISATION),
+        cv=5,
+        # The value is read as a probability against a threshold: choose C for calibrated
+        # probabilities (log-loss), not only for ranking.
+        scoring="neg_log_loss",
+        class_weight="balanced",
+        max_iter=1000,
+        l1_ratios=(0.0,),  # plain L2
+        use_legacy_attributes=False,
+    )
+    model.fit((x - mean) / scale, y)
+    return {
+        "features": list(FEATURES),
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "coefficients": [round(float(v), 6) for v in model.coef_[0]],
+        "intercept": round(float(model.intercept_[0]), 6),
+        "C": float(np.ravel(model.C_)[0]),
+        **meta,
+    }
 
 
 class Faithfulness:
-    """Claims of the answer supported by the retrieved contexts (higher is better)."""
+    """Claims of the answer (and of its question, for short and yes/no answers) supported
+    by the retrieved contexts: P(faithful) from a fitted combination of signals (higher is
+    better)."""
 
     name = "faithfulness"
-    version = "1.0"
+    version = "2.0"
     direction = "higher_is_better"
     default_threshold = 0.5
 
     def reads(self, case: MetricCase) -> dict[str, Any]:
-        return {"answer": case.answer, "contexts": list(case.contexts)}
+        return {"question": case.question, "answer": case.answer, "contexts": list(case.contexts)}
 
     def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]:
-        from rag.embeddings import default_embeddings
-
-        plans = {}
-        texts: list[str] = []
-        for case in cases:
-            if tx.abstains(case.answer):
-                continue
-            # A clause made only of the question's words ("Not on Starter.", "Yes, you can
-            # use SCIM on Business.") takes a side the context supports only by inference,
-            # which is beyond a lexical check: it is left out, and the reason says so.
-            asked = set(tx.content_tokens(case.question))
-            claim_list = [c for c in tx.claims(case.answer) if not set(tx.content_tokens(c)) <= asked]
-            if not claim_list:
-                continue
-            units = _units(case.contexts)
-            plans[case.id] = (claim_list, units)
-            texts.extend(claim_list)
-            texts.extend(units)
-        unique = list(dict.fromkeys(texts))
-        vectors = default_embeddings().encode(unique) if unique else np.zeros((0, 1))
-        index = {t: i for i, t in enumerate(unique)}
+        evidence = analyse(cases)
+        model = combiner()
+        found = [e for e in evidence if e is not None]
+        probs = iter(model.probability(feature_matrix(found)) if found else [])
+        # Keyed by object: a batch may hold the same case id twice (repeated sampling).
+        values = {id(case): (e, float(next(probs))) for case, e in zip(cases, evidence) if e is not None}
 
         def one(case: MetricCase) -> tuple[float, str, dict[str, Any]]:
-            if case.id not in plans:
-                if tx.abstains(case.answer):
+            if id(case) not in values:
+                if case.blocked:
+                    return 1.0, f"blocked by a guardrail ({case.rail or 'rail'}): makes no claim", {}
+                if tx.abstains_any(case.answer):
                     return 1.0, "declines to answer: makes no claim", {}
-                return 1.0, "no factual claim beyond restating the question", {}
-            claim_list, units = plans[case.id]
-            if not units:
-                return 0.0, "no retrieved context supports any claim", {"claims": len(claim_list)}
-            unit_vecs = vectors[[index[u] for u in units]]
-            context = _context(case.contexts, case.question)
-            supports = []
-            for claim in claim_list:
-                sims = unit_vecs @ vectors[index[claim]]
-                candidates = (_support(claim, u, float(s), context) for u, s in zip(units, sims))
-                supports.append(max(candidates, key=lambda x: x.value))
-            weakest_i = int(np.argmin([s.value for s in supports]))
-            weakest = supports[weakest_i]
-            value = min(1.0, weakest.value)
-            problems = f"; {'; '.join(weakest.problems)}" if weakest.problems else ""
+                if not case.contexts:
+                    return 0.0, "no retrieved context supports any claim", {}
+                return 1.0, "no content words to check", {}
+            e, value = values[id(case)]
+            if not case.contexts:
+                return 0.0, "no retrieved context supports any claim", {"features": e.features}
+            problems = "; ".join(e.problems) if e.problems else "no contradiction found"
             reason = (
-                f"weakest claim {claim_list[weakest_i]!r}: best support {weakest.unit[:120]!r} "
-                f"(word coverage {weakest.coverage:.2f}, similarity {weakest.similarity:.2f}{problems})"
+                f"P(faithful) {value:.2f}: {problems}; weakest claim {e.weakest_claim[:120]!r}, "
+                f"best support {e.best_unit[:120]!r} (word share {e.features['lexical_share']:.2f})"
             )
-            return (
-                value,
-                reason,
-                {"claims": len(claim_list), "claim_support": [round(s.value, 4) for s in supports]},
-            )
+            return value, reason, {"features": {k: round(v, 4) for k, v in e.features.items()}}
 
         return score_each(self, cases, one)
 

@@ -30,8 +30,8 @@ from typing import Any, Literal
 from deepeval.models import DeepEvalBaseLLM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rag.config import tool_table
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
+from ragate_core.project import tool_table
 
 ENV_BASE_URL = "RAGATE_JUDGE_BASE_URL"
 ENV_MODEL = "RAGATE_JUDGE_MODEL"

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from gates.metrics.base import Direction, Metric, MetricCase, Score, register, score_each
-from rag.config import find_project_root
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
+from ragate_core.project import find_project_root
 
 TIER_VERSION = "1.0"
 SUFFIX = "@llm"

@@ -114,7 +114,7 @@ class AnswerRelevancy:
         return 1.0 - len(unmatched) / len(wanted), unmatched
 
     def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]:
-        from rag.embeddings import default_embeddings
+        from ragate_core.embeddings import default_embeddings
 
         texts: list[str] = []
         for case in cases:

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ragate_core.text import split_sentences
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9$])|\n+")
 # Clause boundaries inside one sentence: a claim per clause lets a faithful answer that
 # joins two facts find each fact in its own context sentence.
@@ -84,12 +86,7 @@ _ABSTAIN = re.compile(
 
 def sentences(text: str) -> list[str]:
     """Split prose into sentences (Markdown headings and list items are their own)."""
-    parts = []
-    for piece in _SENTENCE_END.split(text):
-        piece = re.sub(r"^\s*(?:#+|[-*•]|\d+[.)])\s+", "", piece).strip()
-        if piece:
-            parts.append(piece)
-    return parts
+    return split_sentences(text, _SENTENCE_END)
 
 
 def claims(answer: str) -> list[str]:
@@ -212,7 +209,7 @@ def word_similarity(words: list[str], candidates: list[str]) -> list[float]:
 
     Word vectors are memoised for the process: the vocabulary of a gate run is small.
     """
-    from rag.embeddings import default_embeddings
+    from ragate_core.embeddings import default_embeddings
 
     if not candidates:
         return [0.0] * len(words)
@@ -222,3 +219,387 @@ def word_similarity(words: list[str], candidates: list[str]) -> list[float]:
             _WORD_VECTORS[word] = vector
     matrix = np.stack([_WORD_VECTORS[c] for c in candidates])
     return [float((matrix @ _WORD_VECTORS[w]).max()) for w in words]
+
+
+# --- Language-aware helpers (faithfulness v2) -------------------------------------------
+# Rules that only hold for one language (capitalisation as a name signal, a stop-word list,
+# a suffix stripper) fire only for text detected as that language. Chinese and Japanese
+# have no spaces: their text is read as overlapping character pairs.
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_L = f"[^\\W\\d_{_CJK_CLASS}]"  # a letter of an alphabet (not a CJK character)
+_LD = f"[^\\W_{_CJK_CLASS}]"  # ... or a digit
+_COMPOUND = re.compile(f"{_L}{_LD}*(?:-{_LD}+)+")
+_ANY_TOKEN = re.compile(f"[{_CJK_CLASS}]+|\\d+{_L}+{_LD}*|{_L}{_LD}*(?:['’]{_L}+)*|\\d[\\d,]*(?:\\.\\d+)?")
+
+_STOP_LISTS = {
+    "en": STOPWORDS,
+    "de": frozenset(
+        """
+        der die das den dem des ein eine einer eines einem einen und oder aber in im ins an am auf aus
+        bei mit nach von vom zu zum zur für über unter vor um ist sind war waren wird werden wurde
+        wurden sein bin bist hat haben habe hatte kann können muss müssen darf soll sollen es er sie
+        ich du wir ihr ihnen ihr ihre mein meine dein sich man wie was wer wo wann warum welche welcher
+        welches auch nur noch schon sehr als so dass da dann wenn ob bis pro je ja doch mal alle jede
+        jeder jedes diese dieser dieses nein
+        """.split()
+    ),
+    "fr": frozenset(
+        """
+        le la les l un une des du de d et ou mais en dans au aux à a sur sous par pour avec sans est
+        sont été être était ont avez avons ai as il elle ils elles on je j tu nous vous me m te t se s
+        ce cet cette ces qui que qu quoi quel quelle quels quelles où quand comment y ne son sa ses leur
+        leurs mon ma mes votre vos notre nos plus très aussi si peut puis-je faut combien chaque oui
+        """.split()
+    ),
+    "es": frozenset(
+        """
+        el la los las un una unos unas de del al a en y o u pero con sin por para sobre es son era fue
+        ser está están ha han he hay tiene tienen puede puedo se le les lo me te nos su sus mi tu que
+        qué cual cuál cuáles como cómo donde dónde cuando cuándo cuánto cuántos cuánta cuántas quien
+        quién muy más también si sí ya cada este esta estos estas ese esa
+        """.split()
+    ),
+    # Chinese: function characters and pairs that carry no content.
+    "zh": frozenset(
+        "的 了 是 在 吗 呢 吧 啊 和 与 或 也 都 就 会 能 可 以 可以 "
+        "我 你 他 她 它 们 这 那 个 多少 什么 哪 哪里 怎么".split()
+    ),
+}
+_NEGATOR_LISTS = {
+    "en": NEGATORS,
+    "de": frozenset("nicht kein keine keinen keinem keiner keines nie niemals nein weder".split()),
+    # "ne ... que" restricts ("n'est obligatoire que pour"): only "pas", "jamais"... negate.
+    "fr": frozenset("pas jamais aucun aucune non ni rien".split()),
+    "es": frozenset("no nunca ningún ninguno ninguna ni jamás tampoco".split()),
+    "zh": frozenset("不 没 没有 無 无 未 非 别 勿 不是 不能 不会 不可以 不需要 不包含".split()),
+}
+# A leading yes or no answers a yes/no question.
+_YES = {
+    "en": ("yes", "yeah", "yep", "correct", "right", "sure", "indeed"),
+    "de": ("ja", "genau", "richtig"),
+    "fr": ("oui", "si", "exact", "exactement"),
+    "es": ("sí", "si", "correcto", "claro"),
+}
+_NO = {"en": ("no", "nope", "incorrect"), "de": ("nein",), "fr": ("non",), "es": ("no",)}
+_ZH_YES = ("是的", "是", "对", "可以", "会", "有", "需要", "包含", "能")
+_ZH_NO = ("不是", "不对", "不可以", "不会", "没有", "不需要", "不包含", "不能", "不", "没", "否")
+# Polar (yes/no) questions open with a verb (en, de), use "est-ce que" or an inverted
+# pronoun (fr), or lack a question word (es); Chinese ones end in 吗 or ask 是否/能否.
+_EN_AUX = frozenset(
+    "is are was were do does did can could will would should has have had may must shall am isn't aren't "
+    "doesn't don't didn't can't won't".split()
+)
+_DE_AUX = frozenset(
+    "ist sind war waren kann können muss müssen darf dürfen gibt hat haben habe wird werden soll "
+    "sollen bekomme bekommt brauche braucht spare sparen bin".split()
+)
+_ES_WH = frozenset(
+    "qué cuál cuáles cómo dónde cuándo cuánto cuánta cuántos cuántas quién quiénes por".split()
+)
+_FR_WH = frozenset("que qu quoi quel quelle quels quelles où quand comment combien pourquoi qui".split())
+# Whole-word negator matches for Latin text; leading yes/no is stripped first.
+_ABSTAIN_OTHER = re.compile(
+    r"(\bI can only (help|answer) (with )?questions\b|\bI (can(no|')t|am unable to) help with\b|"
+    r"ich weiß (es )?nicht|keine informationen|je ne sais pas|aucune information|"
+    r"no lo sé|no tengo información|no (hay|tengo) datos|我不知道|没有相关信息|无法回答)",
+    re.IGNORECASE,
+)
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents ("Rückerstattung" -> "ruckerstattung")."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def language(text: str) -> str:
+    """A best guess at the language of ``text``: "zh" for Chinese/Japanese script, "en",
+    "de", "fr" or "es" by their function words, or "und" (undetermined)."""
+    if not text:
+        return "und"
+    cjk = len(_CJK.findall(text))
+    if cjk and cjk >= 0.2 * len(re.sub(r"\s", "", text)):
+        return "zh"
+    words_ = [w.lower() for w in _LATIN_WORD.findall(text)]
+    if not words_:
+        return "und"
+    hits = {}
+    for lang in ("en", "de", "fr", "es"):
+        stops = _STOP_LISTS[lang]
+        hits[lang] = sum(w in stops for w in words_)
+    # Accented letters tip near ties ("für", "à", "¿").
+    if re.search(r"[äöüß]", text.lower()):
+        hits["de"] += 1
+    if re.search(r"[àâçèêëîïôûù]", text.lower()):
+        hits["fr"] += 1
+    if re.search(r"[ñ¿¡]|[áíóú]", text.lower()):
+        hits["es"] += 1
+    best = max(hits, key=lambda k: hits[k])
+    return best if hits[best] >= 1 else "und"
+
+
+_SUFFIXES = {
+    "de": ("ungen", "ern", "en", "er", "es", "em", "e", "n", "s"),
+    "fr": (
+        "ements",
+        "ement",
+        "ations",
+        "ation",
+        "euses",
+        "euse",
+        "eurs",
+        "eur",
+        "ées",
+        "ée",
+        "és",
+        "es",
+        "e",
+        "s",
+        "x",
+    ),
+    "es": ("aciones", "ación", "mente", "es", "as", "os", "a", "o", "s"),
+}
+
+
+def key(word: str, lang: str) -> str:
+    """The matching key of one word: numbers as they are; English words stemmed as
+    :func:`stem` does; German, French and Spanish words lightly suffix-stripped and cut to
+    seven letters (their inflections differ at the end), accents folded."""
+    if _NUMBER.fullmatch(word):
+        return word.replace(",", "")
+    word = fold(word).strip("'-")
+    if lang == "en":
+        return stem(re.sub(r"'s$", "", word))
+    for suffix in _SUFFIXES.get(lang, ()):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:7]
+
+
+def raw_tokens(text: str) -> list[str]:
+    """Words, numbers and runs of CJK characters, in order."""
+    return _ANY_TOKEN.findall(text.replace("’", "'"))
+
+
+def keys(text: str, lang: str) -> list[str]:
+    """Content keys of ``text`` in language ``lang``: matching keys of the words that are
+    not stop words or negators; CJK runs become overlapping character pairs (a single
+    character stays as it is). Numbers are kept (normalised as :func:`numbers` does)."""
+    stops = _STOP_LISTS.get(lang, frozenset())
+    negs = _NEGATOR_LISTS.get(lang, frozenset())
+    out: list[str] = []
+    # A hyphenated compound is also a key of its own: "Pro-Tarif" is not "Business-Tarif"
+    # even where "pro" is a stop word.
+    for compound in _COMPOUND.findall(text):
+        if not _NUMBER.fullmatch(compound):
+            out.append(key(compound.lower(), lang))
+    for token in raw_tokens(text):
+        if _CJK.match(token):
+            # Function characters cut the run; pairs never straddle them.
+            for run in re.split(
+                r"[的了是在吗呢吧啊和与或也都就会能我你他她它们这那个不没無无未非别勿]", token
+            ):
+                if len(run) == 1:
+                    out.append(run)
+                out.extend(run[i : i + 2] for i in range(len(run) - 1))
+            continue
+        if _NUMBER.fullmatch(token):
+            out.extend(numbers(token))
+            continue
+        low = token.lower().replace("’", "'")
+        if low in stops or low in negs or (lang == "en" and low in _NUMBER_WORDS):
+            continue
+        if lang in ("fr", "es", "und") and "'" in low:  # l'offre, d'audit
+            low = low.split("'", 1)[1]
+            if not low or low in stops:
+                continue
+        k = key(low, lang)
+        if k:
+            out.append(k)
+    return out
+
+
+# A quantity: a number that is not part of an identifier ("AES-256", "S3", "X-42").
+_QUANTITY = re.compile(r"(?<![A-Za-z\d.,])(?<![A-Za-z]-)\d[\d,]*(?:\.\d+)?")
+
+
+def numbers_in(text: str, lang: str) -> set[str]:
+    """Numbers in digits (any language) and, for English, in words."""
+    found = set()
+    for raw in _QUANTITY.findall(text):
+        value = raw.replace(",", "")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        found.add(value)
+    if lang == "en":
+        for word in words(text):
+            if word in _NUMBER_WORDS:
+                found.add(_NUMBER_WORDS[word])
+    return found
+
+
+_LATIN_ONLY = re.compile(r"(?<![\w])[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
+
+
+def _capitalised_words(text: str) -> list[str]:
+    """The words :func:`capitalised` finds, as written (not stemmed)."""
+    out = []
+    for sentence in sentences(text):
+        for i, token in enumerate(sentence.split()):
+            word = token.strip(".,;:!?\"'()[]*`")
+            if not _WORDLIKE.fullmatch(word) or word.lower() in STOPWORDS:
+                continue
+            digits = any(c.isdigit() for c in word) and word[:1].isalpha()
+            if (i > 0 and word[:1].isupper()) or any(c.isupper() for c in word[1:]) or digits:
+                out.append(re.sub(r"['’]s$", "", word))
+    return out
+
+
+def names_in(text: str, lang: str) -> set[str]:
+    """Name keys: in English, capitalised words inside a sentence (see :func:`capitalised`);
+    in every Latin-script language, words that mix case or letters and digits ("macOS", "S3")."""
+    out = set()
+    if lang == "en":
+        out |= {k for name in _capitalised_words(text) for k in keys(name, "en")}
+    for token in _LATIN_ONLY.findall(text.replace("’", "'")):
+        token = token.split("'")[-1]  # l'Exposition -> Exposition
+        if any(c.isupper() for c in token[1:]):
+            out.update(keys(token, lang))
+    for token in re.findall(r"\b[A-Za-z]+\d[A-Za-z0-9]*|\b\d+[A-Za-z]+[A-Za-z0-9]*", text):
+        out.add(key(token.lower(), lang))
+    return out
+
+
+def negated_in(text: str, lang: str) -> bool:
+    """Whether a statement in ``lang`` is negated (a leading yes/no is not part of it)."""
+    body = strip_yes_no(text, lang)[1]
+    if lang == "en":
+        return negated(body)
+    if lang == "zh":
+        return any(n in body for n in _NEGATOR_LISTS["zh"])
+    negs = _NEGATOR_LISTS.get(lang, frozenset())
+    return any(w.lower() in negs for w in _LATIN_WORD.findall(body.replace("’", "'").replace("'", " ")))
+
+
+def strip_yes_no(answer: str, lang: str) -> tuple[int, str]:
+    """(+1 for a leading yes, -1 for a leading no, 0 for neither, the rest of the answer)."""
+    text = answer.strip()
+    if lang == "zh":
+        for word in _ZH_NO:
+            if text.startswith(word):
+                return -1, text[len(word) :].lstrip("，,。.！! ")
+        for word in _ZH_YES:
+            if text.startswith(word) and (len(text) == len(word) or text[len(word)] in "，,。.！! "):
+                return 1, text[len(word) :].lstrip("，,。.！! ")
+        return 0, text
+    match = re.match(r"^\s*[¡¿]?([^\W\d_]+)\b[\s,.!;:—–-]*", text)
+    if match:
+        first = fold(match.group(1))
+        langs = [lang] if lang in _YES else ["en"]
+        for code in langs:
+            if first in {fold(w) for w in _NO.get(code, ())}:
+                rest = text[match.end() :]
+                # "No, ..." answers; "No one ..." or Spanish "No existe" is a statement.
+                if match.group(0).rstrip() != match.group(1) or not rest:
+                    return -1, rest
+            if first in {fold(w) for w in _YES.get(code, ())} and (
+                match.group(0).rstrip() != match.group(1) or not text[match.end() :]
+            ):
+                return 1, text[match.end() :]
+    return 0, text
+
+
+def polar_question(question: str, lang: str) -> bool:
+    """Whether ``question`` asks for a yes or a no."""
+    q = question.strip()
+    if lang == "zh":
+        return q.rstrip("？?。 ").endswith(("吗", "嗎")) or any(
+            w in q for w in ("是否", "能否", "可否", "有没有", "是不是", "会不会")
+        )
+    first = fold((_LATIN_WORD.findall(q) or [""])[0])
+    if lang == "en" or lang == "und":
+        return first in _EN_AUX
+    if lang == "de":
+        return first in {fold(w) for w in _DE_AUX}
+    if lang == "fr":
+        low = fold(q)
+        if low.startswith("est-ce que") or low.startswith("est ce que"):
+            return True
+        words_ = {fold(w) for w in _LATIN_WORD.findall(q)}
+        return bool(re.search(r"-(?:t-)?(?:il|elle|ils|elles|on|je|vous|nous|tu)\b", low)) and not (
+            words_ & _FR_WH
+        )
+    if lang == "es":
+        words_ = {fold(w) for w in _LATIN_WORD.findall(q)}
+        return not (words_ & {fold(w) for w in _ES_WH})
+    return False
+
+
+def abstains_any(answer: str) -> bool:
+    """:func:`abstains`, also for German, French, Spanish and Chinese phrasings."""
+    return abstains(answer) or bool(_ABSTAIN_OTHER.search(answer))
+
+
+_CLAUSE_ANY = re.compile(
+    r"[;；，、]\s*|,\s+|\s+[—–]\s+|\s+(?:and|or|but|while|whereas|und|oder|aber|sowie|et|ou|mais|y|o|pero|mientras)\s+",
+    re.IGNORECASE,
+)
+
+
+_CONDITION = re.compile(
+    r"\s+(?=(?:if|unless|when|wenn|falls|sofern|si|cuando|quand|lorsque)\s)|(?=如果|除非)", re.IGNORECASE
+)
+
+
+def clauses_any(sentence: str) -> list[str]:
+    """A sentence cut at clause boundaries and before conditions ("if", "wenn", "si")."""
+    out = []
+    for piece in _CLAUSE_ANY.split(sentence):
+        out.extend(p.strip() for p in _CONDITION.split(piece or "") if p and p.strip())
+    return out or [sentence]
+
+
+def segments(sentence: str) -> list[str]:
+    """A sentence cut into pieces that each carry at most one group of numbers: clause
+    boundaries split it, and a piece without a number joins the next piece that has one
+    (else the previous), so "On the Pro plan, the limit is 600" stays whole while
+    "600 on Growth and 3,000 on Enterprise" becomes two."""
+    pieces = [p.strip() for p in _CLAUSE_ANY.split(sentence) if p and p.strip()]
+    out: list[str] = []
+    pending = ""
+    for piece in pieces:
+        if _NUMBER.search(piece):
+            out.append((pending + " " + piece).strip())
+            pending = ""
+        else:
+            pending = (pending + " " + piece).strip()
+    if pending:
+        if out:
+            out[-1] = out[-1] + " " + pending
+        else:
+            out.append(pending)
+    return out or [sentence]
+
+
+_SENTENCE_END_ANY = re.compile(
+    r"(?<=[。！？])|(?<![A-Z][a-z]\.)(?<!\b[A-Za-z]\.)(?<!\b\d\.)(?<!\b\d\d\.)(?<=[.!?])\s+(?=[\"'(\[¿¡]?[^\W_a-z])|\n+"
+)
+
+
+def sentences_any(text: str) -> list[str]:
+    """Sentences in any language: cut after CJK full stops, and after ".", "!" or "?"
+    before a capital or a digit, but not after an ordinal ("am 9. November") or an
+    abbreviation ("Dr. Lind"); Markdown headings and list items are their own."""
+    parts = []
+    for piece in _SENTENCE_END_ANY.split(text):
+        piece = re.sub(r"^\s*(?:#+|[-*•]|\d+[.)])\s+", "", piece or "").strip()
+        if piece:
+            parts.append(piece)
+    return parts
