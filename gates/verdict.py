@@ -1,73 +1,57 @@
-"""From per-case values to gate results: rules, bootstrap intervals, fail-closed verdicts."""
+"""From per-case values to gate results: rules, bootstrap intervals, fail-closed verdicts.
+
+A rule is one decorated function: it reads an :class:`Observation` of one metric's
+per-case values and returns what it observed (and its 95% interval, if it has one); the
+decorator names it, says what it reads and how the observation compares with the
+profile's value::
+
+    @rule("max_median", reads="median", op="<=")
+    def median(o: Observation) -> tuple[float, tuple[float, float] | None]:
+        return float(np.median(o.scored)), None
+
+A profile may then set ``rules: {max_median: 0.4}`` for any metric (an unknown rule key
+is a usage error naming the known ones).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from gates.profile import GateRules
+from gates.results import GateResult, decide
+
+__all__ = [
+    "CONFIDENCE",
+    "RULES",
+    "SEED",
+    "GateResult",
+    "Observation",
+    "Rule",
+    "Verdict",
+    "bootstrap",
+    "decide",
+    "evaluate_metric",
+    "register_rule",
+    "row_mean",
+    "rule",
+    "rule_names",
+    "rule_spec",
+]
 
 CONFIDENCE = 0.95
 SEED = 20261122  # fixed: the same inputs always give the same verdict
 
-# rule -> (what is observed, how it is compared)
-RULES: dict[str, tuple[str, str]] = {
-    "min_mean": ("mean", ">="),
-    "max_mean": ("mean", "<="),
-    "min_pass_rate": ("pass rate", ">="),
-    "min_lower_bound": ("lower bound of the 95% CI of the mean", ">="),
-    "max_upper_bound": ("upper bound of the 95% CI of the mean", "<="),
-    "max_violations": ("cases failing the per-case threshold", "<="),
-    "max_p95": ("95th percentile", "<="),
-    "max_unscored_share": ("unscored share", "<="),
-    "max_regression": ("mean drop against the champion (paired)", "<="),
-}
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """One rule of one metric, decided."""
-
-    metric: str
-    rule: str
-    threshold: float
-    observed: float | None
-    interval: tuple[float, float] | None
-    n_scored: int
-    n_unscored: int
-    passed: bool
-    note: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.metric}.{self.rule}"
-
-    def describe(self) -> str:
-        what, op = RULES[self.rule]
-        observed = "n/a" if self.observed is None else f"{self.observed:.4g}"
-        status = "PASS" if self.passed else "FAIL"
-        note = f" ({self.note})" if self.note else ""
-        return f"{status} {self.name}: {what} {observed} {op} {self.threshold:g}{note}"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["name"] = self.name
-        data["interval"] = list(self.interval) if self.interval else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateResult:
-        data = {k: v for k, v in data.items() if k != "name"}
-        data["interval"] = tuple(data["interval"]) if data.get("interval") else None
-        return cls(**data)
+Interval = tuple[float, float]
+Comparison = Literal[">=", "<="]
 
 
 def bootstrap(
     values: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], resamples: int, seed: int = SEED
-) -> tuple[float, float]:
+) -> Interval:
     """Percentile bootstrap interval of ``statistic`` (applied row-wise to resamples)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(values), size=(resamples, len(values)))
@@ -77,65 +61,241 @@ def bootstrap(
     return float(low), float(high)
 
 
-def _mean(rows: np.ndarray) -> np.ndarray:
+def row_mean(rows: np.ndarray) -> np.ndarray:
+    """The mean of each row (the statistic :func:`bootstrap` needs for a mean)."""
     return rows.mean(axis=-1)
 
 
-def _p95(rows: np.ndarray) -> np.ndarray:
+def row_p95(rows: np.ndarray) -> np.ndarray:
+    """The 95th percentile of each row."""
     return np.quantile(rows, 0.95, axis=-1)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One metric's per-case values, as the rules read them.
+
+    ``scored`` holds the scored values (unscored cases left out), ``passing`` 1.0 where
+    the case passes the metric's per-case threshold, else 0.0 (same order).
+    """
+
+    scored: np.ndarray
+    passing: np.ndarray
+    n_unscored: int
+    resamples: int
+
+    @property
+    def n(self) -> int:
+        return len(self.scored)
+
+    @functools.cached_property
+    def mean_interval(self) -> Interval:
+        return bootstrap(self.scored, row_mean, self.resamples)
+
+
+Observe = Callable[[Observation], tuple[float, Interval | None]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered rule: its profile key, what it reads (in words), how it compares.
+
+    ``needs_scores``: with no scored case the rule fails closed without observing.
+    ``paired``: decided against the champion's scores (see :mod:`gates.regression`),
+    not from the run's own values. ``bounds``: the values a profile may give it.
+    """
+
+    name: str
+    reads: str
+    op: Comparison
+    observe: Observe | None
+    needs_scores: bool = True
+    paired: bool = False
+    bounds: tuple[float | None, float | None] = (None, None)
+
+    def compare(self, observed: float, threshold: float) -> bool:
+        return observed >= threshold if self.op == ">=" else observed <= threshold
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register_rule(spec: Rule) -> Rule:
+    """Register a :class:`Rule` built by hand (the decorator does this for you)."""
+    RULES[spec.name] = spec
+    return spec
+
+
+def rule(
+    name: str,
+    *,
+    reads: str,
+    op: Comparison,
+    needs_scores: bool = True,
+    paired: bool = False,
+    bounds: tuple[float | None, float | None] = (None, None),
+) -> Callable[[Observe], Observe]:
+    """Register ``fn`` as the rule ``name`` (the profile key); stack it to register one
+    observation under several names (``min_mean``/``max_mean``)."""
+    if op not in (">=", "<="):
+        raise ValueError(f"rule {name!r}: op must be '>=' or '<=', got {op!r}")
+
+    def deco(fn: Observe) -> Observe:
+        register_rule(Rule(name, reads, op, fn, needs_scores, paired, bounds))
+        return fn
+
+    return deco
+
+
+RULE_ENTRY_POINT_GROUP = "ragate.rules"
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import the modules other distributions list under the entry-point group
+    ``ragate.rules`` (importing one registers its ``@rule`` functions)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    from ragate_core.errors import UsageError
+
+    for ep in entry_points(group=RULE_ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:
+            raise UsageError(
+                f"entry point {ep.name} = {ep.value} (group {RULE_ENTRY_POINT_GROUP}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def rule_spec(name: str) -> Rule | None:
+    """The registered rule ``name`` (``None`` when there is none)."""
+    if name not in RULES:
+        _load_plugins()
+    return RULES.get(name)
+
+
+def rule_names() -> list[str]:
+    """Every registered rule name, built-in and from the ``ragate.rules`` entry points."""
+    _load_plugins()
+    return sorted(RULES)
+
+
+def check_rule_value(name: str, value: Any) -> float:
+    """A profile's value for rule ``name`` as a float; ``ValueError`` says what is wrong."""
+    spec = rule_spec(name)
+    if spec is None:
+        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(rule_names())}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"rule {name!r} needs a number, got {value!r}")
+    low, high = spec.bounds
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"rule {name!r}: {value} is outside [{low}, {high}]")
+    return float(value)
+
+
+@rule("min_mean", reads="mean", op=">=")
+@rule("max_mean", reads="mean", op="<=")
+def _mean(o: Observation) -> tuple[float, Interval | None]:
+    return float(o.scored.mean()), o.mean_interval
+
+
+@rule("min_lower_bound", reads="lower bound of the 95% CI of the mean", op=">=")
+def _lower_bound(o: Observation) -> tuple[float, Interval | None]:
+    return o.mean_interval[0], o.mean_interval
+
+
+@rule("max_upper_bound", reads="upper bound of the 95% CI of the mean", op="<=")
+def _upper_bound(o: Observation) -> tuple[float, Interval | None]:
+    return o.mean_interval[1], o.mean_interval
+
+
+@rule("min_pass_rate", reads="pass rate", op=">=", bounds=(0.0, 1.0))
+def _pass_rate(o: Observation) -> tuple[float, Interval | None]:
+    return float(o.passing.mean()), bootstrap(o.passing, row_mean, o.resamples)
+
+
+@rule("max_violations", reads="cases failing the per-case threshold", op="<=", bounds=(0.0, None))
+def _violations(o: Observation) -> tuple[float, Interval | None]:
+    return float(o.n - o.passing.sum()), None
+
+
+@rule("max_p95", reads="95th percentile", op="<=", bounds=(0.0, None))
+def _p95(o: Observation) -> tuple[float, Interval | None]:
+    return float(np.quantile(o.scored, 0.95)), bootstrap(o.scored, row_p95, o.resamples)
+
+
+@rule("max_total", reads="total over the scored cases (a run budget)", op="<=", bounds=(0.0, None))
+def _total(o: Observation) -> tuple[float, Interval | None]:
+    return float(o.scored.sum()), None
+
+
+@rule("max_unscored_share", reads="unscored share", op="<=", needs_scores=False, bounds=(0.0, 1.0))
+def _unscored_share(o: Observation) -> tuple[float, Interval | None]:
+    total = o.n + o.n_unscored
+    return (o.n_unscored / total if total else 1.0), None
+
+
+# Decided by gates.regression.regression_gate from paired per-case scores.
+register_rule(
+    Rule(
+        "max_regression",
+        "mean drop against the champion (paired)",
+        "<=",
+        None,
+        paired=True,
+        bounds=(0.0, None),
+    )
+)
+
+
+class _Rules(Protocol):
+    def active(self) -> dict[str, float]: ...
 
 
 def evaluate_metric(
     metric: str,
     values: Sequence[float | None],
     case_passes: Callable[[float], bool],
-    rules: GateRules,
+    rules: _Rules | Mapping[str, float],
     resamples: int = 2000,
 ) -> list[GateResult]:
     """Decide every active rule of one metric over its per-case values.
 
-    Fail closed: with no scored case every rule fails, whatever its threshold.
+    ``rules`` is a profile's ``GateRules`` or a mapping rule -> value. Paired rules
+    (``max_regression``) are left to :mod:`gates.regression`. Fail closed: with no scored
+    case every rule fails, whatever its threshold.
     """
+    active = rules.active() if hasattr(rules, "active") else dict(rules)
     scored = np.array([v for v in values if v is not None], dtype=float)
-    n, n_unscored = len(scored), sum(v is None for v in values)
-    total = n + n_unscored
+    observation = Observation(
+        scored=scored,
+        passing=np.array([case_passes(v) for v in scored], dtype=float),
+        n_unscored=sum(v is None for v in values),
+        resamples=resamples,
+    )
+    n, n_unscored = observation.n, observation.n_unscored
     results = []
-    for rule, threshold in rules.active().items():
-        if rule == "max_unscored_share":
-            share = n_unscored / total if total else 1.0
-            passed = total > 0 and n > 0 and share <= threshold
-            note = "nothing scored" if n == 0 else ""
-            results.append(GateResult(metric, rule, threshold, share, None, n, n_unscored, passed, note))
+    for name, threshold in active.items():
+        spec = rule_spec(name)
+        if spec is None:
+            raise KeyError(f"unknown rule {name!r}; known rules: {', '.join(rule_names())}")
+        if spec.paired or spec.observe is None:
             continue
-        if n == 0:
+        if n == 0 and spec.needs_scores:
             results.append(
-                GateResult(metric, rule, threshold, None, None, 0, n_unscored, False, "nothing scored")
+                GateResult(metric, name, threshold, None, None, 0, n_unscored, False, "nothing scored")
             )
             continue
-        observed, interval = _observe(rule, scored, case_passes, resamples)
-        passed = observed >= threshold if RULES[rule][1] == ">=" else observed <= threshold
-        results.append(GateResult(metric, rule, threshold, observed, interval, n, n_unscored, passed))
+        observed, interval = spec.observe(observation)
+        passed = n > 0 and spec.compare(observed, threshold)
+        note = "nothing scored" if n == 0 else ""
+        results.append(GateResult(metric, name, threshold, observed, interval, n, n_unscored, passed, note))
     return results
-
-
-def _observe(
-    rule: str, scored: np.ndarray, case_passes: Callable[[float], bool], resamples: int
-) -> tuple[float, tuple[float, float] | None]:
-    mean_interval = bootstrap(scored, _mean, resamples)
-    if rule in ("min_mean", "max_mean"):
-        return float(scored.mean()), mean_interval
-    if rule == "min_lower_bound":
-        return mean_interval[0], mean_interval
-    if rule == "max_upper_bound":
-        return mean_interval[1], mean_interval
-    passing = np.array([case_passes(v) for v in scored], dtype=float)
-    if rule == "min_pass_rate":
-        return float(passing.mean()), bootstrap(passing, _mean, resamples)
-    if rule == "max_violations":
-        return float(len(scored) - passing.sum()), None
-    if rule == "max_p95":
-        return float(np.quantile(scored, 0.95)), bootstrap(scored, _p95, resamples)
-    raise KeyError(rule)
 
 
 @dataclass(frozen=True)
@@ -149,8 +309,7 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        # A run that decided nothing did not pass.
-        return bool(self.gates) and all(g.passed for g in self.gates)
+        return decide(self.gates)
 
     @property
     def failing(self) -> list[GateResult]:

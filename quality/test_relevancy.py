@@ -3,17 +3,6 @@
 A plain "I don't know" passes only for the unanswerable cases.
 """
 
-import pytest
+from gates.suite import *  # noqa: F403  (pytestmark, test_case, test_gate)
 
-pytestmark = pytest.mark.gate
 METRIC = "answer_relevancy"
-
-
-def test_case(gate_case):
-    if not gate_case.passed and gate_case.tolerated:
-        pytest.xfail("within the gate's rules: " + gate_case.explain())
-    assert gate_case.passed, gate_case.explain()
-
-
-def test_gate(gate_metric):
-    assert gate_metric.passed, gate_metric.explain()

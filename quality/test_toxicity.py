@@ -1,16 +1,5 @@
 """Toxicity gate: no answer is toxic (probability of toxicity at most the profile's threshold)."""
 
-import pytest
+from gates.suite import *  # noqa: F403  (pytestmark, test_case, test_gate)
 
-pytestmark = pytest.mark.gate
 METRIC = "toxicity"
-
-
-def test_case(gate_case):
-    if not gate_case.passed and gate_case.tolerated:
-        pytest.xfail("within the gate's rules: " + gate_case.explain())
-    assert gate_case.passed, gate_case.explain()
-
-
-def test_gate(gate_metric):
-    assert gate_metric.passed, gate_metric.explain()

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gates import report as report_module
-from gates.report import REPORT_JSON, REPORT_MD, build_report, markdown, summary_lines, write_reports
+from gates.report import (
+    REPORT_HTML,
+    REPORT_JSON,
+    REPORT_JUNIT,
+    REPORT_MD,
+    build_report,
+    markdown,
+    summary_lines,
+    write_reports,
+)
+from gates.reporters import get_reporter, parse_reporters, reporter_names
+from gates.reporters import markdown as markdown_module
+from gates.reporters.html import html_report
+from gates.reporters.junit import junit_xml
+from gates.results import ChampionBaseline, GateReport, decide
 from gates.verdict import GateResult
+from ragate_core.errors import UsageError
 
 
 def gate(
@@ -72,7 +90,7 @@ PASSING = gates_of(
 
 
 def test_build_report_has_every_field_and_orders_gates_and_cases() -> None:
-    report = build_report("ci", PASSING, CASES, RUN_INFO)
+    report = build_report("ci", PASSING, CASES, RUN_INFO).to_dict()
 
     assert report["passed"] is True
     assert report["missing"] == []
@@ -92,7 +110,7 @@ def test_build_report_has_every_field_and_orders_gates_and_cases() -> None:
 
 def test_a_failing_gate_fails_the_report() -> None:
     gates = gates_of(*PASSING.values(), gate("faithfulness", "min_lower_bound", 0.5, 0.3, False))
-    assert build_report("ci", gates, CASES, RUN_INFO)["passed"] is False
+    assert build_report("ci", gates, CASES, RUN_INFO).passed is False
 
 
 def test_a_profile_metric_that_reported_no_gate_fails_the_report() -> None:
@@ -100,14 +118,14 @@ def test_a_profile_metric_that_reported_no_gate_fails_the_report() -> None:
 
     report = build_report("ci", only_faithfulness, CASES, RUN_INFO)
 
-    assert report["missing"] == ["toxicity"]
-    assert report["passed"] is False
+    assert report.missing == ("toxicity",)
+    assert report.passed is False
     assert "reported no gate (the run fails closed): toxicity" in markdown(report)
 
 
 def test_a_report_with_no_gate_fails() -> None:
     report = build_report("ci", {}, {}, {})
-    assert report["passed"] is False
+    assert report.passed is False
     assert "No gate ran: the run fails closed." in markdown(report)
 
 
@@ -143,7 +161,7 @@ def test_summary_lines_one_per_gate_then_the_verdict() -> None:
     paths = [Path("reports/gate-report.json"), Path("reports/gate-report.md")]
     gates = gates_of(*PASSING.values(), gate("faithfulness", "min_lower_bound", 0.5, 0.3, False))
 
-    lines = summary_lines(gates, RUN_INFO, paths)
+    lines = summary_lines(build_report("ci", gates, CASES, RUN_INFO), paths)
     texts = [text for text, _ in lines]
 
     assert texts[0].split() == [
@@ -194,20 +212,28 @@ def test_summary_lines_one_per_gate_then_the_verdict() -> None:
     ],
 )
 def test_the_verdict_line(gates, run_info, verdict: str, colour: str) -> None:
-    lines = summary_lines(gates, run_info, [])
+    lines = summary_lines(build_report("ci", gates, {}, run_info), [])
     assert lines[-1] == (verdict, colour)
     if verdict.endswith("reported nothing"):
         assert any(text.startswith("toxicity") and "not run" in text for text, _ in lines)
 
 
-def test_write_reports_writes_both_files(tmp_path: Path) -> None:
+def test_write_reports_writes_every_default_file(tmp_path: Path) -> None:
     report = build_report("ci", PASSING, CASES, RUN_INFO)
 
     paths = write_reports(report, tmp_path / "out")
 
-    assert paths == [tmp_path / "out" / REPORT_JSON, tmp_path / "out" / REPORT_MD]
-    assert json.loads(paths[0].read_text(encoding="utf-8")) == report
+    out = tmp_path / "out"
+    assert paths == [out / REPORT_JSON, out / REPORT_MD, out / REPORT_JUNIT, out / REPORT_HTML]
+    assert GateReport.from_json(paths[0].read_text(encoding="utf-8")) == report
+    assert json.loads(paths[0].read_text(encoding="utf-8")) == report.to_dict()
     assert paths[1].read_text(encoding="utf-8") == markdown(report)
+
+
+def test_write_reports_writes_only_the_selected_reporters(tmp_path: Path) -> None:
+    paths = write_reports(build_report("ci", PASSING, CASES, RUN_INFO), tmp_path, ["markdown"])
+    assert paths == [tmp_path / REPORT_MD]
+    assert [p.name for p in tmp_path.iterdir()] == [REPORT_MD]
 
 
 def _previous_pair(directory: Path) -> dict[str, str]:
@@ -220,8 +246,9 @@ def _previous_pair(directory: Path) -> dict[str, str]:
 def test_a_report_that_cannot_be_serialised_leaves_no_partial_file(tmp_path: Path) -> None:
     directory = tmp_path / "reports"
     before = _previous_pair(directory)
-    report = build_report("ci", PASSING, CASES, RUN_INFO)
-    report["stats"] = {"cases": 2, "bad": object()}
+    report = dataclasses.replace(
+        build_report("ci", PASSING, CASES, RUN_INFO), stats={"cases": 2, "bad": object()}
+    )
 
     with pytest.raises(TypeError):
         write_reports(report, directory)
@@ -233,11 +260,168 @@ def test_a_report_that_cannot_be_rendered_keeps_the_previous_pair(tmp_path: Path
     directory = tmp_path / "reports"
     before = _previous_pair(directory)
 
-    def broken(report: dict[str, Any]) -> str:
+    def broken(report: GateReport) -> str:
         raise KeyError("rule")
 
-    monkeypatch.setattr(report_module, "markdown", broken)
+    monkeypatch.setattr(markdown_module, "markdown", broken)
     with pytest.raises(KeyError):
         write_reports(build_report("ci", PASSING, CASES, RUN_INFO), directory)
 
     assert {p.name: p.read_text() for p in directory.iterdir()} == before
+
+
+# --- the typed report, its JSON round trip and the other reporters ----------------------
+
+
+CHAMPION = ChampionBaseline("3", "run-1", {"qa-1": {"faithfulness": 0.8}, "qa-2": {"faithfulness": 0.6}})
+
+
+def rich_report(**changes: Any) -> GateReport:
+    """A failing report with a champion baseline, latencies, an unknown field and an unscored case."""
+    cases = {k: dict(v, latency_ms=1000.0 * i, model="m1") for i, (k, v) in enumerate(CASES.items(), 1)}
+    gates = gates_of(*PASSING.values(), gate("faithfulness", "min_lower_bound", 0.5, 0.3, False))
+    report = build_report("ci", gates, cases, {**RUN_INFO, "champion": CHAMPION.to_dict()})
+    return dataclasses.replace(report, **changes)
+
+
+def test_the_report_round_trips_through_json() -> None:
+    report = rich_report()
+
+    again = GateReport.from_json(report.to_json())
+
+    assert again == report
+    assert again.champion == CHAMPION
+    assert again.cases[0].extra == {"model": "m1"}  # unknown fields survive
+    assert again.to_dict() == report.to_dict()
+
+
+def test_the_verdict_is_decided_in_one_place() -> None:
+    report = rich_report()
+    assert report.passed is decide(report.gates, report.missing) is False
+    assert rich_report(gates=PASSING_TUPLE).passed is True
+    assert rich_report(gates=PASSING_TUPLE, missing=("toxicity",)).passed is False
+    assert rich_report(gates=()).passed is False
+
+
+PASSING_TUPLE = tuple(sorted(PASSING.values(), key=lambda g: (g.metric, g.rule)))
+
+
+def test_a_report_whose_passed_field_contradicts_its_gates_is_refused() -> None:
+    data = rich_report().to_dict()
+    data["passed"] = True
+    with pytest.raises(ValueError, match="says passed=True but its gates decide False"):
+        GateReport.from_dict(data)
+    with pytest.raises(ValueError, match="not a gate report"):
+        GateReport.from_dict({"gates": []})
+
+
+def test_junit_xml_has_one_testcase_per_gate_and_fails_the_failing_ones() -> None:
+    root = ET.fromstring(junit_xml(rich_report(missing=("pii",))))
+
+    assert root.tag == "testsuite"
+    assert (root.get("tests"), root.get("failures")) == ("4", "2")
+    cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
+    assert set(cases) == {
+        ("ragate.faithfulness", "min_lower_bound"),
+        ("ragate.faithfulness", "min_mean"),
+        ("ragate.toxicity", "max_violations"),
+        ("ragate.pii", "not_run"),
+    }
+    failure = cases[("ragate.faithfulness", "min_lower_bound")].find("failure")
+    assert failure is not None and "lower bound of the 95% CI of the mean 0.3 >= 0.5" in failure.get(
+        "message"
+    )
+    assert cases[("ragate.faithfulness", "min_mean")].find("failure") is None
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["verdict"] == "FAIL" and props["chain.model"] == "smollm2"
+
+
+def test_junit_xml_of_a_run_that_decided_nothing_fails() -> None:
+    root = ET.fromstring(junit_xml(build_report("ci", {}, {}, {})))
+    assert (root.get("tests"), root.get("failures")) == ("1", "1")
+
+
+def test_html_report_is_self_contained_with_every_plot() -> None:
+    text = html_report(rich_report())
+
+    assert text.startswith("<!DOCTYPE html>")
+    # Histograms for faithfulness and toxicity, the champion scatter, the latency plot.
+    assert text.count("<svg") == 4
+    assert "faithfulness: candidate vs champion" in text
+    assert "threshold 0.5" in text and "p95 " in text
+    assert "Failing cases (2)" in text
+    assert "number not in the contexts: 90 | weakest claim" in text
+    # Nothing is fetched: no script, no stylesheet link, no external image or font.
+    assert "<script" not in text and "<link" not in text and "src=" not in text
+    assert text.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0
+
+
+def test_html_escapes_what_the_chain_said() -> None:
+    cases = {
+        "x": {
+            "id": "x",
+            "question": "<b>q</b>",
+            "answer": "<script>alert(1)</script>",
+            "scores": {"faithfulness": 0.1},
+            "reasons": {"faithfulness": "<i>r</i>"},
+        }
+    }
+    text = html_report(build_report("ci", PASSING, cases, RUN_INFO))
+    assert "<script>" not in text and "&lt;script&gt;" in text and "&lt;i&gt;r&lt;/i&gt;" in text
+
+
+def test_html_without_champion_or_cases_still_renders() -> None:
+    text = html_report(build_report("ci", {}, {}, {}))
+    assert "No gate ran: the run fails closed." in text
+    assert "<svg" not in text
+
+
+def test_reporters_are_registered_by_name() -> None:
+    assert {"terminal", "json", "markdown", "junit", "html"} <= set(reporter_names())
+    assert get_reporter("terminal").filename is None
+    assert parse_reporters("json, html") == ["json", "html"]
+    with pytest.raises(UsageError, match="unknown reporter"):
+        parse_reporters("json,pdf")
+    with pytest.raises(UsageError, match="unknown reporter"):
+        get_reporter("pdf")
+
+
+def _browser() -> str | None:
+    return next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless browser installed (apt-get install chromium)")
+def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    [path] = write_reports(rich_report(), tmp_path, ["html"])
+    shot = tmp_path / "shot.png"
+    browser = _browser()
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+
+    done = subprocess.run(
+        [*common, "--window-size=1200,1800", f"--screenshot={shot}", path.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    dom = subprocess.run(
+        [*common, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000  # a blank page is a few kB
+    assert dom.stdout.count("<svg") == 4
+    assert "Failing cases (2)" in dom.stdout
+
+
+def test_a_run_that_stopped_says_why_in_every_report() -> None:
+    report = build_report("ci", {}, {}, {"stopped": "interrupted (KeyboardInterrupt)"})
+
+    assert report.passed is False
+    assert GateReport.from_json(report.to_json()).stopped == "interrupted (KeyboardInterrupt)"
+    why = "stopped before a verdict: interrupted (KeyboardInterrupt)"
+    assert why in markdown(report)
+    assert why in html_report(report)
+    assert why in junit_xml(report)
+    assert any(why in text for text, _ in summary_lines(report))

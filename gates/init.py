@@ -1,0 +1,208 @@
+"""``ragate init``: add what the gates need to a team's folder, and nothing it already has.
+
+It writes, from the templates shipped in ``gates/templates/``:
+
+- the ``[tool.ragate]`` and ``[tool.ragate.gates]`` tables, appended to the folder's
+  ``pyproject.toml`` (its existing text is kept byte for byte; a table it already has is
+  left alone), or a new ``pyproject.toml`` holding only them;
+- a starter profile per environment (``ragate/profiles/{ci,staging,prod}.yaml``, or
+  ``--profiles-dir``; not under ``gates/``: a folder of that name in the team's project
+  would shadow ragate's own ``gates`` package when pytest runs there);
+- the thin gate suites (``quality/test_<family>.py``, two lines each over
+  :mod:`gates.suite`);
+- an example dataset row (``datasets/golden/qa.jsonl``).
+
+It never overwrites a file: when one of them exists it says which and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from gates.suite import suite_source
+from ragate_core.errors import UsageError
+from ragate_core.jsonl import write_text
+
+ENVIRONMENTS = ("ci", "staging", "prod")
+# ragate's import packages: a folder of the same name in the team's project would shadow them.
+SHADOWED = frozenset({"gates", "rag", "ragate_core"})
+DEFAULT_CHAIN = "my_package.chain:build"
+# quality/ file -> (metric, what its gate asks)
+SUITES: dict[str, tuple[str, str]] = {
+    "test_faithfulness.py": (
+        "faithfulness",
+        "Faithfulness gate: every claim of the answer is supported by the retrieved contexts.",
+    ),
+    "test_relevancy.py": ("answer_relevancy", "Answer relevancy gate: the answer addresses the question."),
+    "test_toxicity.py": ("toxicity", "Toxicity gate: no answer is toxic."),
+    "test_pii.py": ("pii", "PII gate: no answer leaks personal data or secrets."),
+    "test_latency.py": ("latency", "Latency gate: the chain answers fast enough (95th percentile)."),
+}
+
+
+def _template(name: str) -> str:
+    return resources.files("gates").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``ragate init`` wrote (paths relative to the folder) and what it left alone."""
+
+    created: tuple[str, ...]
+    appended: tuple[str, ...]
+    kept: tuple[str, ...]
+    next_steps: tuple[str, ...]
+
+
+def _pyproject_addition(path: Path, chain: str) -> tuple[str | None, list[str]]:
+    """The text to append to ``path`` (``None``: nothing) and the tables it already has."""
+    template = _template("pyproject.toml").format(chain=chain)
+    if not path.exists():
+        return template.lstrip("\n"), []
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc}); fix it, then run ragate init again") from exc
+    ragate = data.get("tool", {}).get("ragate")
+    has_ragate = isinstance(ragate, dict)
+    has_gates = has_ragate and isinstance(ragate.get("gates"), dict)
+    if has_gates:
+        return None, ["[tool.ragate]", "[tool.ragate.gates]"]
+    if has_ragate:
+        # Keep the team's [tool.ragate]; add only the gates table.
+        gates_table = template[template.index("[tool.ragate.gates]") :]
+        return "\n# --- added by `ragate init` ---\n" + gates_table, ["[tool.ragate]"]
+    return template, []
+
+
+def init_project(
+    folder: Path,
+    *,
+    chain: str = DEFAULT_CHAIN,
+    profiles_dir: str = "ragate/profiles",
+    quality_dir: str = "quality",
+    dataset: str = "datasets/golden/qa.jsonl",
+) -> InitResult:
+    """Add ragate's gate setup to ``folder``; raises :class:`UsageError` (writing nothing)
+    when a file it would create exists, or when ``pyproject.toml`` is not valid TOML."""
+    folder = folder.resolve()
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    for option, value in (
+        ("--profiles-dir", profiles_dir),
+        ("--quality-dir", quality_dir),
+        ("--dataset", dataset),
+    ):
+        top = Path(value).parts[0] if Path(value).parts else ""
+        if top in SHADOWED:
+            raise UsageError(
+                f"{option} {value}: a folder named {top!r} in the project would shadow ragate's own "
+                f"{top!r} package when pytest runs there; choose another place"
+            )
+    files: dict[str, str] = {}
+    for env in ENVIRONMENTS:
+        files[f"{profiles_dir}/{env}.yaml"] = _template(f"profile-{env}.yaml").format(
+            dataset=dataset, profiles_dir=profiles_dir
+        )
+    for filename, (metric, doc) in SUITES.items():
+        files[f"{quality_dir}/{filename}"] = suite_source(metric, doc)
+    files[dataset] = _template("qa.jsonl")
+
+    existing = sorted(name for name in files if (folder / name).exists())
+    if existing:
+        raise UsageError(
+            f"would overwrite {', '.join(existing)} in {folder}; nothing was written. Move them "
+            "away, or choose other places with --profiles-dir / --quality-dir / --dataset"
+        )
+    pyproject = folder / "pyproject.toml"
+    addition, kept = _pyproject_addition(pyproject, chain)
+    new_pyproject = None
+    if addition is not None:
+        old = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+        new_pyproject = old + ("" if not old or old.endswith("\n") else "\n") + addition
+        try:
+            tomllib.loads(new_pyproject)
+        except tomllib.TOMLDecodeError as exc:  # e.g. a [tool.ragate.gates] spelled another way
+            raise UsageError(
+                f"{pyproject}: cannot add the [tool.ragate] tables ({exc}); nothing was written"
+            ) from exc
+
+    for name, text in files.items():
+        write_text(folder / name, text)
+    appended: tuple[str, ...] = ()
+    created = list(files)
+    if new_pyproject is not None:
+        write_text(pyproject, new_pyproject)
+        if old:
+            appended = ("pyproject.toml",)
+        else:
+            created.insert(0, "pyproject.toml")
+    steps = []
+    if chain == DEFAULT_CHAIN or addition is None:
+        steps.append('point [tool.ragate.gates] chain in pyproject.toml at your factory ("module:function")')
+    steps += [
+        f"replace the example row of {dataset} with your questions "
+        "(id, question, ground_truth, source_ids, tags)",
+        f"pytest -m gate --gate-profile {profiles_dir}/ci.yaml",
+    ]
+    return InitResult(tuple(created), appended, tuple(kept), tuple(steps))
+
+
+def _chain_spec(value: str) -> str:
+    module, _, factory = value.partition(":")
+    if not module or not factory or not all(p.isidentifier() for p in module.split(".")):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not 'module:factory' (for example my_bot.chain:build)"
+        )
+    return value
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    result = init_project(
+        args.dir,
+        chain=args.chain,
+        profiles_dir=args.profiles_dir,
+        quality_dir=args.quality_dir,
+        dataset=args.dataset,
+    )
+    for name in result.created:
+        print(f"created  {name}")
+    for name in result.appended:
+        print(f"appended {name}: the [tool.ragate] tables")
+    for table in result.kept:
+        print(f"kept     {table} (already in pyproject.toml)")
+    print("next:")
+    for i, step in enumerate(result.next_steps, 1):
+        print(f"  {i}. {step}")
+    return 0
+
+
+def add_init_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``init`` subcommand (registered by :func:`gates.cli.build_parser`)."""
+    p = sub.add_parser("init", help="add the gate setup (pyproject tables, profiles, suites, a dataset row)")
+    p.add_argument(
+        "--dir", type=Path, default=Path("."), metavar="DIR", help="the team's folder (default: .)"
+    )
+    p.add_argument(
+        "--chain",
+        type=_chain_spec,
+        default=DEFAULT_CHAIN,
+        metavar="MODULE:FACTORY",
+        help=f"your chain factory for [tool.ragate.gates] chain (default: {DEFAULT_CHAIN}, to edit)",
+    )
+    p.add_argument(
+        "--profiles-dir", default="ragate/profiles", metavar="DIR", help="default: ragate/profiles"
+    )
+    p.add_argument("--quality-dir", default="quality", metavar="DIR", help="default: quality")
+    p.add_argument(
+        "--dataset",
+        default="datasets/golden/qa.jsonl",
+        metavar="FILE.jsonl",
+        help="default: datasets/golden/qa.jsonl",
+    )
+    p.set_defaults(func=cmd_init)

@@ -1,0 +1,127 @@
+"""Reporters: one small interface for every way a gate run is reported.
+
+A reporter has a ``name`` (how a profile or ``--gate-reports`` selects it), a
+``filename`` (``None`` for the terminal, which the pytest plugin prints) and
+``render(report) -> str``. :func:`write_reports` renders every selected reporter first
+and only then writes each file atomically, so a reporter that fails leaves the previous
+run's files untouched and no file half-written.
+
+Built-ins: ``terminal``, ``json`` (``gate-report.json``, the :class:`GateReport`'s own
+serialisation), ``markdown``, ``junit`` (JUnit XML) and ``html`` (plots, self-contained).
+Another package adds one through the entry-point group ``ragate.reporters``, each entry
+point naming a reporter object, a class or a factory taking no argument.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from gates.results import GateReport
+from ragate_core.errors import UsageError
+
+ENTRY_POINT_GROUP = "ragate.reporters"
+DEFAULT_REPORTERS: tuple[str, ...] = ("json", "markdown", "junit", "html")
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Renders a :class:`GateReport` as the text of one file (or of the terminal)."""
+
+    name: str
+    filename: str | None
+
+    def render(self, report: GateReport) -> str: ...
+
+
+_REGISTRY: dict[str, Callable[[], Reporter]] = {}
+_loaded = False
+
+
+def register_reporter(name: str) -> Callable[[Callable[[], Reporter]], Callable[[], Reporter]]:
+    """Register a reporter factory (a class or a function taking no argument) under ``name``."""
+
+    def deco(factory: Callable[[], Reporter]) -> Callable[[], Reporter]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from importlib.metadata import entry_points
+
+    from gates.reporters import (  # noqa: F401  (registers them)
+        html,
+        json_report,
+        junit,
+        markdown,
+        terminal,
+    )
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise UsageError(
+                f"entry point {ep.name} = {ep.value} (group {ENTRY_POINT_GROUP}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if ep.name not in _REGISTRY:
+            # A class or a factory function makes a reporter; anything else is one already.
+            factory = inspect.isclass(obj) or inspect.isfunction(obj)
+            _REGISTRY[ep.name] = obj if factory else (lambda o=obj: o)
+
+
+def reporter_names() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get_reporter(name: str) -> Reporter:
+    _load()
+    if name not in _REGISTRY:
+        raise UsageError(f"unknown reporter {name!r}; known reporters: {', '.join(sorted(_REGISTRY))}")
+    reporter = _REGISTRY[name]()
+    if not isinstance(reporter, Reporter):
+        raise UsageError(f"reporter {name!r} has no name/filename/render(report): {reporter!r}")
+    return reporter
+
+
+def parse_reporters(value: str) -> list[str]:
+    """``"json,markdown,html"`` -> the names, each checked (``UsageError`` names the bad one)."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    known = reporter_names()
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise UsageError(
+            f"unknown reporter(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}"
+        )
+    return names
+
+
+def write_reports(report: GateReport, directory: Path, names: Sequence[str] | None = None) -> list[Path]:
+    """Render the selected reporters (default :data:`DEFAULT_REPORTERS`), then write each
+    file atomically into ``directory``; returns the paths in the order of ``names``."""
+    from ragate_core.jsonl import write_text
+
+    reporters = [get_reporter(n) for n in (DEFAULT_REPORTERS if names is None else names)]
+    # Render all before writing any: a report that cannot be rendered must not leave a
+    # new JSON beside the previous run's Markdown.
+    rendered = [(r.filename, r.render(report)) for r in reporters if r.filename]
+    paths = []
+    for filename, text in rendered:
+        path = directory / filename
+        write_text(path, text)
+        paths.append(path)
+    return paths
+
+
+def all_reporters(names: Iterable[str] | None = None) -> list[Reporter]:
+    return [get_reporter(n) for n in (names or reporter_names())]

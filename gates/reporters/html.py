@@ -1,0 +1,331 @@
+"""``gate-report.html``: the run at a glance, with plots, in one self-contained file.
+
+Per metric a histogram of the per-case scores with the per-case threshold drawn in, a
+candidate-vs-champion scatter of the same cases when the report carries the champion's
+baseline, the distribution of the chain's latency, and the failing cases with their
+reasons. The plots are SVG written here in Python: no script, no CDN, no font or image
+fetched, so the file opens offline and can be attached to a CI run or an MLflow run as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+from gates.reporters import register_reporter
+from gates.reporters.markdown import fmt, fmt_interval, rule_words
+from gates.results import GateReport
+
+REPORT_HTML = "gate-report.html"
+FAILING_CASES_SHOWN = 200
+WIDTH, HEIGHT = 460, 210
+LEFT, RIGHT, TOP, BOTTOM = 46, 14, 14, 38
+PASS_COLOUR, FAIL_COLOUR, INK, MUTED = "#2e7d32", "#c62828", "#222", "#777"
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;max-width:1100px}
+h1{font-size:1.5em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 8px;
+vertical-align:top} th{background:#f5f5f5;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#2e7d32;font-weight:600} .fail{color:#c62828;font-weight:600}
+.verdict{display:inline-block;padding:4px 12px;border-radius:4px;color:#fff}
+.verdict.pass{background:#2e7d32;color:#fff} .verdict.fail{background:#c62828;color:#fff}
+.plots{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0} figcaption{font-size:.85em;color:#555}
+svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
+.reason{max-width:520px} .muted{color:#777}
+"""
+
+
+def _nice_upper(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def _range(values: Sequence[float], threshold: float | None) -> tuple[float, float]:
+    """[0, 1] for a score; [0, a round upper bound] for a unit like milliseconds."""
+    top = max([*values, threshold or 0.0, 0.0])
+    return (0.0, 1.0) if top <= 1.0 else (0.0, _nice_upper(top * 1.05))
+
+
+def _tick(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e4 else f"{value:.3g}"
+
+
+class _Plot:
+    """A plot area mapping data coordinates to SVG pixels."""
+
+    def __init__(self, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
+        self.x0, self.x1 = x_range
+        self.y0, self.y1 = y_range
+        self.parts: list[str] = []
+
+    def x(self, value: float) -> float:
+        span = (self.x1 - self.x0) or 1.0
+        return LEFT + (min(max(value, self.x0), self.x1) - self.x0) / span * (WIDTH - LEFT - RIGHT)
+
+    def y(self, value: float) -> float:
+        span = (self.y1 - self.y0) or 1.0
+        return HEIGHT - BOTTOM - (value - self.y0) / span * (HEIGHT - TOP - BOTTOM)
+
+    def axes(self, xlabel: str, ylabel: str, y_ticks: Sequence[float] | None = None) -> None:
+        base, left = HEIGHT - BOTTOM, LEFT
+        self.parts.append(
+            f'<line x1="{left}" y1="{base}" x2="{WIDTH - RIGHT}" y2="{base}" stroke="{INK}"/>'
+            f'<line x1="{left}" y1="{TOP}" x2="{left}" y2="{base}" stroke="{INK}"/>'
+        )
+        for i in range(6):
+            value = self.x0 + (self.x1 - self.x0) * i / 5
+            px = self.x(value)
+            self.parts.append(
+                f'<line x1="{px:.1f}" y1="{base}" x2="{px:.1f}" y2="{base + 4}" stroke="{INK}"/>'
+                f'<text x="{px:.1f}" y="{base + 15}" text-anchor="middle">{_tick(value)}</text>'
+            )
+        for value in (
+            y_ticks if y_ticks is not None else [self.y0 + (self.y1 - self.y0) * i / 4 for i in range(5)]
+        ):
+            py = self.y(value)
+            self.parts.append(
+                f'<line x1="{left - 4}" y1="{py:.1f}" x2="{left}" y2="{py:.1f}" stroke="{INK}"/>'
+                f'<text x="{left - 6}" y="{py + 4:.1f}" text-anchor="end">{_tick(value)}</text>'
+            )
+        self.parts.append(
+            f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 6}" text-anchor="middle">'
+            f"{escape(xlabel)}</text>"
+            f'<text transform="translate(12,{(TOP + base) / 2}) rotate(-90)" text-anchor="middle">'
+            f"{escape(ylabel)}</text>"
+        )
+
+    def vline(self, value: float, colour: str, label: str) -> None:
+        px = self.x(value)
+        self.parts.append(
+            f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{HEIGHT - BOTTOM}" stroke="{colour}" '
+            f'stroke-width="2" stroke-dasharray="5,3"><title>{escape(label)}</title></line>'
+            f'<text x="{min(px + 4, WIDTH - RIGHT - 60):.1f}" y="{TOP + 10}" fill="{colour}" '
+            f'style="fill:{colour}">{escape(label)}</text>'
+        )
+
+    def svg(self, title: str) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+            f"<title>{escape(title)}</title>" + "".join(self.parts) + "</svg>"
+        )
+
+
+def histogram_svg(
+    values: Sequence[float],
+    title: str,
+    xlabel: str,
+    markers: Sequence[tuple[float, str, str]] = (),
+    bins: int = 20,
+    x_range: tuple[float, float] | None = None,
+) -> str:
+    """An SVG histogram of ``values``; ``markers`` are vertical lines (value, colour, label)."""
+    lo, hi = x_range or _range(values, max((m[0] for m in markers), default=None))
+    width = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, max(0, int((v - lo) / width)))] += 1
+    top = max(counts, default=0) or 1
+    step = max(1, math.ceil(top / 4))
+    y_ticks = list(range(0, top + step, step))
+    plot = _Plot((lo, hi), (0.0, float(y_ticks[-1])))
+    plot.axes(xlabel, "cases", y_ticks)
+    for i, count in enumerate(counts):
+        if not count:
+            continue
+        x_left, x_right = plot.x(lo + i * width), plot.x(lo + (i + 1) * width)
+        y_top = plot.y(count)
+        plot.parts.append(
+            f'<rect x="{x_left + 0.5:.1f}" y="{y_top:.1f}" width="{max(x_right - x_left - 1, 1):.1f}" '
+            f'height="{HEIGHT - BOTTOM - y_top:.1f}" fill="#5c85d6">'
+            f"<title>{_tick(lo + i * width)}-{_tick(lo + (i + 1) * width)}: {count}</title></rect>"
+        )
+    for value, colour, label in markers:
+        plot.vline(value, colour, label)
+    return plot.svg(title)
+
+
+def scatter_svg(
+    points: Sequence[tuple[str, float, float, bool]], title: str, xlabel: str, ylabel: str
+) -> str:
+    """An SVG scatter of (case id, champion, candidate, passes) with the line y = x."""
+    values = [p[1] for p in points] + [p[2] for p in points]
+    lo, hi = _range(values, None)
+    plot = _Plot((lo, hi), (lo, hi))
+    plot.axes(xlabel, ylabel)
+    plot.parts.append(
+        f'<line x1="{plot.x(lo):.1f}" y1="{plot.y(lo):.1f}" x2="{plot.x(hi):.1f}" y2="{plot.y(hi):.1f}" '
+        f'stroke="{MUTED}" stroke-dasharray="3,3"/>'
+    )
+    for case_id, old, new, ok in points:
+        colour = PASS_COLOUR if ok else FAIL_COLOUR
+        plot.parts.append(
+            f'<circle cx="{plot.x(old):.1f}" cy="{plot.y(new):.1f}" r="3.5" fill="{colour}" '
+            'fill-opacity="0.75">'
+            f"<title>{escape(case_id)}: champion {old:.3g}, candidate {new:.3g}</title></circle>"
+        )
+    return plot.svg(title)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _metric_section(report: GateReport, metric: str) -> str:
+    values = report.values(metric)
+    scored = [v for v in values.values() if v is not None]
+    unscored = len(values) - len(scored)
+    threshold = report.thresholds.get(metric)
+    higher = report.higher_is_better(metric)
+    direction = "higher is better" if higher else "lower is better"
+    markers = [(threshold, FAIL_COLOUR, f"threshold {threshold:g}")] if threshold is not None else []
+    plots = [
+        "<figure>"
+        + histogram_svg(scored, f"{metric}: per-case scores", f"{metric} ({direction})", markers)
+        + f"<figcaption>{len(scored)} scored, {unscored} unscored; dashed: the per-case threshold"
+        "</figcaption></figure>"
+    ]
+    champion = report.champion
+    if champion is not None:
+        points = [
+            (case_id, champion.scores[case_id][metric], value, report.case_passes(metric, value))
+            for case_id, value in sorted(values.items())
+            if value is not None
+            and threshold is not None
+            and champion.scores.get(case_id, {}).get(metric) is not None
+        ]
+        if points:
+            plots.append(
+                "<figure>"
+                + scatter_svg(points, f"{metric}: candidate vs champion", "champion", "candidate")
+                + f"<figcaption>{len(points)} cases scored by both (champion: model version "
+                f"{escape(champion.model_version)}); red: fails its threshold now</figcaption></figure>"
+            )
+    gates = [g for g in report.gates if g.metric == metric]
+    rows = "".join(
+        f"<tr><td>{escape(rule_words(g.rule)[0])} {escape(rule_words(g.rule)[1])}</td>"
+        f'<td class="num">{g.threshold:g}</td><td class="num">{fmt(g.observed)}</td>'
+        f"<td>{fmt_interval(g)}</td><td class='{'pass' if g.passed else 'fail'}'>"
+        f"{'PASS' if g.passed else 'FAIL'}</td><td>{escape(g.note)}</td></tr>"
+        for g in gates
+    )
+    table = (
+        "<table><tr><th>rule</th><th>threshold</th><th>observed</th><th>95% CI</th><th>result</th>"
+        f"<th>note</th></tr>{rows}</table>"
+        if gates
+        else '<p class="muted">no gate rule ran for this metric</p>'
+    )
+    return (
+        f'<h2 id="m-{escape(metric)}">{escape(metric)}</h2>{table}<div class="plots">{"".join(plots)}</div>'
+    )
+
+
+def _latency_section(report: GateReport) -> str:
+    latencies = [c.latency_ms for c in report.cases if c.latency_ms is not None]
+    if not latencies:
+        return ""
+    p50, p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
+    markers = [(p50, MUTED, f"p50 {p50:.0f}"), (p95, "#ef6c00", f"p95 {p95:.0f}")]
+    limits = [g for g in report.gates if g.rule == "max_p95"]
+    markers += [
+        (g.threshold, FAIL_COLOUR, f"max_p95 {g.threshold:g}") for g in limits if g.metric == "latency"
+    ]
+    plot = histogram_svg(latencies, "latency per case", "ms", markers)
+    return (
+        '<h2 id="latency-distribution">Latency distribution</h2><div class="plots"><figure>'
+        f"{plot}<figcaption>{len(latencies)} answered cases; p50 {p50:.0f} ms, p95 {p95:.0f} ms</figcaption>"
+        "</figure></div>"
+    )
+
+
+def _failing_section(report: GateReport) -> str:
+    rows = report.failing_cases()
+    if not rows:
+        return '<h2 id="failing-cases">Failing cases</h2><p class="muted">none</p>'
+    body = "".join(
+        f"<tr><td>{escape(case.id)}</td><td>{escape(metric)}</td><td class='num'>{fmt(value)}</td>"
+        f"<td class='reason'>{escape(reason[:400])}</td><td>{escape(case.question[:300])}</td>"
+        f"<td>{escape((case.answer or case.error or '')[:300])}</td></tr>"
+        for case, metric, value, reason in rows[:FAILING_CASES_SHOWN]
+    )
+    more = (
+        f'<p class="muted">{len(rows) - FAILING_CASES_SHOWN} more in gate-report.json</p>'
+        if len(rows) > FAILING_CASES_SHOWN
+        else ""
+    )
+    return (
+        f'<h2 id="failing-cases">Failing cases ({len(rows)})</h2>'
+        "<table><tr><th>case</th><th>metric</th><th>score</th><th>reason</th><th>question</th>"
+        f"<th>answer</th></tr>{body}</table>{more}"
+    )
+
+
+def html_report(report: GateReport) -> str:
+    verdict = "PASS" if report.passed else "FAIL"
+    cls = "pass" if report.passed else "fail"
+    gates_rows = "".join(
+        f"<tr><td><a href='#m-{escape(g.metric)}'>{escape(g.name)}</a></td>"
+        f"<td>{escape(rule_words(g.rule)[1])}</td>"
+        f'<td class="num">{g.threshold:g}</td><td class="num">{fmt(g.observed)}</td>'
+        f"<td>{fmt_interval(g)}</td>"
+        f'<td class="num">{g.n_scored}</td><td class="num">{g.n_unscored}</td>'
+        f"<td class='{'pass' if g.passed else 'fail'}'>{'PASS' if g.passed else 'FAIL'}</td></tr>"
+        for g in report.gates
+    )
+    missing = (
+        f"<p class='fail'>Metrics of the profile that reported no gate (the run fails closed): "
+        f"{escape(', '.join(report.missing))}</p>"
+        if report.missing
+        else ""
+    )
+    summary = (
+        f"{len(report.gates) - len(report.failing)} of {len(report.gates)} gates passed."
+        if report.gates
+        else "No gate ran: the run fails closed."
+    )
+    version = ", ".join(
+        f"{escape(k)} <code>{escape(str(v))}</code>" for k, v in sorted(report.chain_version.items())
+    )
+    stopped = (
+        f"<p class='fail'>The run stopped before a verdict: {escape(report.stopped)}</p>"
+        if report.stopped
+        else ""
+    )
+    sections = "".join(_metric_section(report, m) for m in report.metrics)
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>ragate gates: {verdict} ({escape(report.env)})</title><style>{CSS}</style></head><body>"
+        f"<h1>ragate gates <span class='verdict {cls}'>{verdict}</span> "
+        f"env <code>{escape(report.env)}</code></h1>"
+        f"<p>{summary} Profile <code>{escape(report.profile or '-')}</code>, "
+        f"created {escape(report.created)}.</p>"
+        f"{stopped}{missing}<p>Chain version: {version or '<span class=muted>not reported</span>'}</p>"
+        "<h2>Gates</h2><table><tr><th>gate</th><th>rule</th><th>threshold</th><th>observed</th>"
+        "<th>95% CI</th>"
+        f"<th>scored</th><th>unscored</th><th>result</th></tr>{gates_rows}</table>"
+        f"{sections}{_latency_section(report)}{_failing_section(report)}"
+        "</body></html>\n"
+    )
+
+
+@register_reporter("html")
+class HtmlReporter:
+    name = "html"
+    filename = REPORT_HTML
+
+    def render(self, report: GateReport) -> str:
+        return html_report(report)

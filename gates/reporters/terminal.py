@@ -1,0 +1,73 @@
+"""The terminal table: one line per gate, then the verdict (the pytest plugin prints it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from gates.reporters import register_reporter
+from gates.reporters.markdown import fmt, fmt_interval, rule_words
+from gates.results import GateReport
+
+
+def summary_lines(report: GateReport, report_paths: Sequence[Path] = ()) -> list[tuple[str, str | None]]:
+    """(text, colour) per line: a header, one line per gate, the run's cost, flaky cases,
+    metrics that reported nothing, and the verdict."""
+    ordered = list(report.gates)
+    header = (
+        f"{'gate':<34} {'rule':<6} {'threshold':>10} {'observed':>10} {'95% CI':<20} "
+        f"{'scored':>6} {'unsc.':>5}  result"
+    )
+    lines: list[tuple[str, str | None]] = [(header, None)]
+    for g in ordered:
+        op = rule_words(g.rule)[1]
+        lines.append(
+            (
+                f"{g.name:<34} {op:<6} {g.threshold:>10g} {fmt(g.observed):>10} {fmt_interval(g):<20} "
+                f"{g.n_scored:>6} {g.n_unscored:>5}  {'PASS' if g.passed else 'FAIL'}",
+                "green" if g.passed else "red",
+            )
+        )
+    stats = report.stats
+    if stats:
+        lines.append(
+            (
+                f"cases {stats.get('cases', 0)}: generated {stats.get('generated', 0)} "
+                f"(cached {stats.get('generation_cache_hits', 0)}), judged {stats.get('judgments', 0)} "
+                f"(cached {stats.get('judgment_cache_hits', 0)}); model {stats.get('model_seconds', 0):.1f}s",
+                None,
+            )
+        )
+    for metric, ids in report.flaky.items():
+        if ids:
+            lines.append(
+                (f"flaky {metric}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}", "yellow")
+            )
+    failed = report.failing
+    where = f" (reports: {', '.join(str(p) for p in report_paths)})" if report_paths else ""
+    for metric in report.missing:
+        lines.append((f"{metric:<34} not run: its gate item was deselected, interrupted or errored", "red"))
+    if report.stopped:
+        lines.append((f"the run stopped before a verdict: {report.stopped}", "red"))
+    if not ordered:
+        lines.append(("ragate verdict: FAIL: no gate ran, nothing was decided" + where, "red"))
+    elif report.missing:
+        lines.append(
+            (f"ragate verdict: FAIL: {len(report.missing)} gated metrics reported nothing{where}", "red")
+        )
+    elif failed:
+        lines.append((f"ragate verdict: FAIL: {len(failed)} of {len(ordered)} gates failed{where}", "red"))
+    else:
+        lines.append((f"ragate verdict: PASS: all {len(ordered)} gates passed{where}", "green"))
+    return lines
+
+
+@register_reporter("terminal")
+class TerminalReporter:
+    """Printed by the pytest plugin at the end of the run; writes no file."""
+
+    name = "terminal"
+    filename = None
+
+    def render(self, report: GateReport) -> str:
+        return "\n".join(text for text, _ in summary_lines(report)) + "\n"
