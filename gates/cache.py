@@ -12,9 +12,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ragate_core.errors import UsageError
 
 
 def content_key(*parts: Any) -> str:
@@ -30,14 +33,29 @@ class Cache:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connect() as db:
+        with self._guard(), self._connect() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS entries ("
-                " namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, created REAL NOT NULL,"
-                " PRIMARY KEY (namespace, key))"
+                " namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+                " created REAL NOT NULL, PRIMARY KEY (namespace, key))"
             )
+            # A damaged file can still open; reading its pages is what fails.
+            db.execute("SELECT count(*) FROM entries").fetchone()
         self.hits = 0
         self.misses = 0
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A damaged cache file is the user's to remove: one message, not a traceback per item."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise  # contention, not damage
+            raise UsageError(
+                f"{self.path}: the gate cache is unreadable ({type(exc).__name__}: {exc}); "
+                "delete that file (it is rebuilt on the next run) or run with --gate-no-cache"
+            ) from exc
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -51,15 +69,16 @@ class Cache:
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(dict.fromkeys(keys))
         found: dict[str, Any] = {}
-        db = self._connect()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = db.execute(
-                f"SELECT key, value FROM entries WHERE namespace = ? AND key IN ({marks})",
-                [namespace, *chunk],
-            )
-            found.update((k, json.loads(v)) for k, v in rows)
+        with self._guard():
+            db = self._connect()
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    f"SELECT key, value FROM entries WHERE namespace = ? AND key IN ({marks})",
+                    [namespace, *chunk],
+                )
+                found.update((k, json.loads(v)) for k, v in rows)
         self.hits += len(found)
         self.misses += len(keys) - len(found)
         return found
@@ -68,17 +87,18 @@ class Cache:
         if not items:
             return
         now = time.time()
-        db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(
-                "INSERT OR REPLACE INTO entries (namespace, key, value, created) VALUES (?, ?, ?, ?)",
-                [(namespace, k, json.dumps(v, ensure_ascii=False), now) for k, v in items.items()],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._guard():
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO entries (namespace, key, value, created) VALUES (?, ?, ?, ?)",
+                    [(namespace, k, json.dumps(v, ensure_ascii=False), now) for k, v in items.items()],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
 
 
 class NoCache:

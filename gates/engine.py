@@ -7,25 +7,26 @@ Everything here happens before any pytest item runs; the items only read the
 from __future__ import annotations
 
 import hashlib
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from gates.cache import Cache, NoCache, content_key
-from gates.metrics.base import Metric, MetricCase, Score, get_metric, judgment_key, passes
+from gates.chain import Answer, chain_version
+from gates.metrics.base import Metric, MetricCase, Score, applies, get_metric, judgment_key, passes
 from gates.profile import DatasetSpec, GateProfile
+from gates.results import ChampionBaseline, GateResult
 from gates.schema import UNANSWERABLE_TAG, GoldenCase, NonBlank
-from gates.verdict import GateResult, Verdict, evaluate_metric
-from rag.errors import UsageError
-from rag.jsonl import read_jsonl
+from gates.verdict import Verdict, evaluate_metric
+from ragate_core.errors import UsageError
+from ragate_core.tables import read_rows
 
-DEFAULT_CHAIN = "rag.chain:build_chain"
 SCORE_BATCH = 64
 
 
@@ -40,9 +41,26 @@ class AdversarialRow(BaseModel):
     technique: str = ""
 
 
+@lru_cache(maxsize=65536)
+def mask_text(text: str, names: bool = False, keep: tuple[str, ...] = ()) -> str:
+    """``text`` with personal data and secrets replaced by ``<ENTITY_TYPE>``
+    (:func:`ragate_core.pii.mask_pii`, the masker the guardrails use; ``names`` masks person
+    names too, ``keep`` spares values quoted verbatim from those texts)."""
+    if not text or not text.strip():
+        return text
+    from ragate_core.pii import mask_pii
+
+    return mask_pii(text, names=names, keep=keep)[0]
+
+
 @dataclass(frozen=True)
 class Case:
-    """One question to put to the chain (one sample of it, under repeated sampling)."""
+    """One question to put to the chain (one sample of it, under repeated sampling).
+
+    ``question`` is masked (personal data and secrets replaced, names included): it is what
+    the metrics read and what every report, artifact and terminal line shows. The dataset's
+    own text, ``raw_question``, stays in memory for the chain call only.
+    """
 
     id: str
     base_id: str
@@ -54,29 +72,42 @@ class Case:
     answerable: bool | None = None
     tags: tuple[str, ...] = ()
     repeat: int = 0
+    raw_question: str = field(default="", repr=False, compare=False)
+
+    @property
+    def prompt(self) -> str:
+        """What the chain is asked: the dataset's text, unmasked (the rails are under test)."""
+        return self.raw_question or self.question
 
 
 @dataclass
 class CaseResult:
-    """A case, the chain's answer (or the error that stopped it), and its scores."""
+    """A case, the chain's answer (or the error that stopped it), and its scores.
+
+    ``answer`` is the chain's answer as it gave it (the metrics judge exactly that);
+    :meth:`to_dict`, what reports and artifacts hold, masks personal data in it.
+    """
 
     case: Case
-    answer: dict[str, Any] | None
+    answer: Answer | None
     error: str | None = None
     scores: dict[str, Score] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        answer = self.answer
         return {
             "id": self.case.id,
             "dataset": self.case.dataset,
             "question": self.case.question,
             "tags": list(self.case.tags),
-            "answer": (self.answer or {}).get("answer"),
-            "sources": (self.answer or {}).get("sources"),
-            "latency_ms": (self.answer or {}).get("latency_ms"),
-            "blocked": (self.answer or {}).get("blocked"),
-            "rail": (self.answer or {}).get("rail"),
-            "error": self.error,
+            # Values quoted from the contexts (a support desk's public address) stay.
+            "answer": None if answer is None else mask_text(answer.answer, keep=answer.contexts),
+            "sources": None if answer is None else list(answer.sources),
+            "latency_ms": None if answer is None else answer.latency_ms,
+            "blocked": None if answer is None else answer.blocked,
+            "rail": None if answer is None else answer.rail,
+            # An exception's message may quote the question it failed on.
+            "error": None if self.error is None else mask_text(self.error, names=True),
             "scores": {m: s.value for m, s in self.scores.items()},
             "reasons": {m: s.reason for m, s in self.scores.items()},
         }
@@ -108,6 +139,9 @@ class GateRun:
     chain_version: dict[str, str]
     stats: RunStats
     flaky: dict[str, list[str]]
+    # The champion's per-case scores the regression gate compared with (None: no
+    # max_regression rule, no champion yet, or the store could not be read).
+    champion: ChampionBaseline | None = None
 
     def by_metric(self, metric: str) -> list[CaseResult]:
         return [r for r in self.results if metric in r.case.metrics]
@@ -122,8 +156,13 @@ class GateRun:
         raise KeyError(case_id)
 
 
-def load_cases(profile: GateProfile, root: Path) -> list[Case]:
-    """The cases a profile selects, repeated as its sampling says."""
+def load_cases(profile: GateProfile, root: Path, mask: bool = True) -> list[Case]:
+    """The cases a profile selects, repeated as its sampling says.
+
+    Questions are masked (:func:`mask_text`, names included) unless ``mask`` is False (for
+    listing ids only). Raises ``UsageError`` naming ``file:line`` for a bad row or a
+    duplicate id.
+    """
     cases: list[Case] = []
     for spec in profile.datasets:
         path = spec.path if spec.path.is_absolute() else root / spec.path
@@ -137,13 +176,16 @@ def load_cases(profile: GateProfile, root: Path) -> list[Case]:
                         id=f"{c.id}{suffix}",
                         base_id=c.id,
                         dataset=c.dataset,
-                        question=c.question,
+                        # Masked once, here where cases enter, as the input rail masks a
+                        # user's message: nothing ragate writes holds the raw text.
+                        question=mask_text(c.question, names=True) if mask else c.question,
                         metrics=c.metrics,
                         ground_truth=c.ground_truth,
                         source_ids=c.source_ids,
                         answerable=c.answerable,
                         tags=c.tags,
                         repeat=repeat,
+                        raw_question=c.question,
                     )
                 )
     seen: dict[str, str] = {}
@@ -167,7 +209,7 @@ def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> li
                 metrics,
                 tags=tuple(t for t in (r.category, r.technique) if t),
             )
-            for r in read_jsonl(path, AdversarialRow)
+            for r in read_rows(path, AdversarialRow)
         ]
     return [
         Case(
@@ -175,14 +217,31 @@ def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> li
             r.id,
             spec.name,
             r.question,
-            metrics,
+            _in_scope(
+                metrics, ground_truth=r.ground_truth, source_ids=tuple(r.source_ids), answerable=r.answerable
+            ),
             ground_truth=r.ground_truth,
             source_ids=tuple(r.source_ids),
             answerable=r.answerable,
             tags=tuple(r.tags),
         )
-        for r in read_jsonl(path, GoldenCase)
+        for r in read_rows(path, GoldenCase)
     ]
+
+
+def _in_scope(metrics: tuple[str, ...], **fields: Any) -> tuple[str, ...]:
+    """The metrics whose scope includes a case (``Metric.applies``; retrieval metrics skip
+    unanswerable cases): a metric out of scope neither scores nor counts the case unscored."""
+    case = MetricCase(id="", question="", answer="", **fields)
+
+    def in_scope(name: str) -> bool:
+        try:
+            metric = get_metric(name)
+        except KeyError:  # not registered here (the profile check names it): no scope to apply
+            return True
+        return applies(metric, case)
+
+    return tuple(m for m in metrics if in_scope(m))
 
 
 def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
@@ -205,33 +264,6 @@ def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
     if sample.limit is not None:
         chosen = chosen[: sample.limit]
     return chosen
-
-
-def load_chain_factory(spec: str) -> Callable[[], Any]:
-    """Import ``module:attribute`` (the configured chain factory)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise UsageError(f"[tool.ragate.gates] chain: {spec!r} is not 'module:factory'")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"[tool.ragate.gates] chain: cannot import {spec!r}: {exc}") from exc
-
-
-def chain_version(chain: Any) -> dict[str, str]:
-    """What identifies a chain's answers: its ``version`` and, after ``prepare()`` (which
-    brings its index up to date), the hash of what it indexed."""
-    version = {k: str(v) for k, v in (getattr(chain, "version", {}) or {}).items()}
-    if hasattr(chain, "prepare"):
-        version["index"] = str(chain.prepare())
-    return version
-
-
-def configured_chain_factory(root: Path) -> Callable[[], Any]:
-    """The factory named by ``[tool.ragate.gates] chain`` (default ``rag.chain:build_chain``)."""
-    from rag.config import tool_table
-
-    return load_chain_factory(tool_table(root).get("gates", {}).get("chain", DEFAULT_CHAIN))
 
 
 def answer_to_dict(result: Any) -> dict[str, Any]:
@@ -261,10 +293,15 @@ class GateEngine:
         chain_factory: Callable[[], Any],
         cache: Cache | NoCache,
         progress: Callable[[str], None] | None = None,
+        chain_spec: str | None = None,
+        cases: Sequence[Case] | None = None,
     ) -> None:
         self.profile = profile
         self.root = root
         self.chain_factory = chain_factory
+        # The factory's import string joins the chain's version (gates.chain.chain_version).
+        self.chain_spec = chain_spec
+        self.cases = list(cases) if cases is not None else None  # already loaded and validated
         self.cache = cache
         self.progress = progress or (lambda message: None)
         self.metrics: dict[str, Metric] = {
@@ -280,16 +317,21 @@ class GateEngine:
             from gates.metrics.llm_metrics import llm_metric
 
             return llm_metric(name, self.root, where=f"{self.profile.source}: metrics.{name}.judge")
-        return get_metric(name)
+        metric = get_metric(name)
+        # A metric that reads profile settings (cost: pricing) gets its configured copy.
+        configured = getattr(metric, "configured", None)
+        return configured(self.profile) if callable(configured) else metric
 
     def run(self) -> GateRun:
         stats = RunStats()
-        cases = load_cases(self.profile, self.root)
+        cases = self.cases if self.cases is not None else load_cases(self.profile, self.root)
         stats.cases = len(cases)
         start = time.perf_counter()
         chain = self.chain_factory()
-        version = chain_version(chain)
+        version = chain_version(chain, self.chain_spec)
         stats.prepare_seconds = time.perf_counter() - start
+        # The baseline is fetched before scoring and handed to the verdict, which reads no store.
+        champion, champion_error = self._champion()
 
         start = time.perf_counter()
         results = self._generate(chain, version, cases, stats)
@@ -313,29 +355,42 @@ class GateEngine:
                     self.profile.bootstrap_resamples,
                 )
             )
-        gates.extend(self._regression(results))
+        gates.extend(self._regression(results, champion, champion_error))
         verdict = Verdict(self.profile.env, str(self.profile.source), self.profile.sha256, tuple(gates))
-        return GateRun(self.profile, results, verdict, self.thresholds, version, stats, self._flaky(results))
+        return GateRun(
+            self.profile, results, verdict, self.thresholds, version, stats, self._flaky(results), champion
+        )
 
-    def _regression(self, results: list[CaseResult]) -> list[GateResult]:
-        """``max_regression`` rules: paired comparison with the champion's recorded scores."""
-        allowed = {
+    def _allowed_drops(self) -> dict[str, float]:
+        return {
             n: g.rules.max_regression
             for n, g in self.profile.metrics.items()
             if g.rules.max_regression is not None
         }
-        if not allowed:
-            return []
-        from gates.regression import champion_scores, regression_gate
-        from gates.tracking import TrackingError
+
+    def _champion(self) -> tuple[ChampionBaseline | None, str | None]:
+        """The champion's baseline when a ``max_regression`` rule needs it; (None, why) when
+        the store cannot be read."""
+        if not self._allowed_drops():
+            return None, None
+        from gates.tracking import TrackingError, champion_baseline
 
         try:
-            champion = champion_scores(self.root, self.profile.env)
+            return champion_baseline(self.root, self.profile.env), None
         except TrackingError as exc:  # cannot compare: the gate fails closed, and says why
-            return [
-                GateResult(n, "max_regression", d, None, None, 0, 0, False, str(exc))
-                for n, d in allowed.items()
-            ]
+            return None, str(exc)
+
+    def _regression(
+        self, results: list[CaseResult], champion: ChampionBaseline | None, error: str | None
+    ) -> list[GateResult]:
+        """``max_regression`` rules: paired comparison with the champion's recorded scores."""
+        allowed = self._allowed_drops()
+        if not allowed:
+            return []
+        from gates.regression import regression_gate, unavailable
+
+        if error is not None:
+            return [unavailable(n, d, error) for n, d in allowed.items()]
         return [
             regression_gate(
                 name,
@@ -355,7 +410,8 @@ class GateEngine:
 
     def _generation_key(self, version: dict[str, str], case: Case) -> str:
         sampling = self.profile.sampling
-        return content_key("generation", version, case.question, case.repeat, sampling.temperature)
+        # The key is a digest: the question asked (unmasked) never lands in the cache as text.
+        return content_key("generation", version, case.prompt, case.repeat, sampling.temperature)
 
     def _generate(
         self, chain: Any, version: dict[str, str], cases: Sequence[Case], stats: RunStats
@@ -363,30 +419,38 @@ class GateEngine:
         keys = [self._generation_key(version, c) for c in cases]
         cached = self.cache.get_many("generation", keys)
         stats.generation_cache_hits = sum(k in cached for k in keys)
-        results = [CaseResult(c, cached.get(k)) for c, k in zip(cases, keys)]
+        results = [CaseResult(c, Answer.of(cached[k]) if k in cached else None) for c, k in zip(cases, keys)]
         todo = [(r, k) for r, k in zip(results, keys) if r.answer is None]
         self.progress(f"generating {len(todo)} answers ({stats.generation_cache_hits} cached)")
 
         def work(item: tuple[CaseResult, str]) -> None:
             result, _ = item
             try:
-                result.answer = answer_to_dict(self._invoke(chain, result.case))
+                result.answer = Answer.of(self._invoke(chain, result.case))
             except Exception as exc:  # counted as unscored for every metric, never dropped
-                result.error = f"generation failed: {type(exc).__name__}: {exc}"
+                # The message may quote the question it failed on: masked like the question.
+                result.error = mask_text(f"generation failed: {type(exc).__name__}: {exc}", names=True)
 
-        with ThreadPoolExecutor(max_workers=self.profile.concurrency) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.profile.concurrency)
+        try:
             list(pool.map(work, todo))
+        except BaseException:
+            # Ctrl-C or SIGTERM: stop now (the FAIL report gets written) rather than wait
+            # for every queued question; calls already under way end on their own.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         fresh = {k: r.answer for r, k in todo if r.answer is not None}
-        self.cache.put_many("generation", fresh)
+        self.cache.put_many("generation", {k: a.to_dict() for k, a in fresh.items()})
         stats.generated = len(fresh)
-        stats.model_seconds = sum(a["latency_ms"] for a in fresh.values()) / 1000.0
+        stats.model_seconds = sum(a.latency_ms for a in fresh.values()) / 1000.0
         return results
 
     def _invoke(self, chain: Any, case: Case) -> Any:
         sampling = self.profile.sampling
         if sampling.repeats > 1 or sampling.temperature is not None:
-            return chain.invoke(case.question, seed=case.repeat, temperature=sampling.temperature)
-        return chain.invoke(case.question)
+            return chain.invoke(case.prompt, seed=case.repeat, temperature=sampling.temperature)
+        return chain.invoke(case.prompt)
 
     def _score(self, results: list[CaseResult], stats: RunStats) -> None:
         for name, metric in self.metrics.items():
@@ -400,13 +464,17 @@ class GateEngine:
                 mc = MetricCase(
                     id=r.case.id,
                     question=r.case.question,
-                    answer=r.answer["answer"],
-                    contexts=tuple(r.answer["contexts"]),
+                    answer=r.answer.answer,
+                    contexts=tuple(r.answer.contexts),
                     ground_truth=r.case.ground_truth,
                     answerable=r.case.answerable,
-                    latency_ms=r.answer["latency_ms"],
-                    blocked=r.answer.get("blocked"),
-                    rail=r.answer.get("rail"),
+                    latency_ms=r.answer.latency_ms,
+                    blocked=r.answer.blocked,
+                    rail=r.answer.rail,
+                    source_ids=r.case.source_ids,
+                    sources=tuple(r.answer.sources),
+                    prompt_tokens=r.answer.prompt_tokens,
+                    completion_tokens=r.answer.completion_tokens,
                 )
                 todo.append((r, mc, judgment_key(metric, mc)))
             cached = self.cache.get_many("judgment", [k for _, _, k in todo])

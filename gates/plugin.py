@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gates import ENVIRONMENTS
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 if TYPE_CHECKING:  # pydantic, yaml and numpy load only when gates run: pytest starts fast
     from gates.profile import GateProfile
@@ -44,13 +46,20 @@ class GateSession:
     use_cache: bool
     root: Path
     profile: GateProfile | None = None
+    case_list: list[Any] | None = None  # gates.engine.Case, loaded and validated at start
     run: Any = None  # GateRun, built on first use
+    # A gate run was asked for (not --collect-only, not a worker): it must end with a report.
+    intended: bool = False
+    # Why the run stopped before a verdict (a usage error found while gating).
+    stopped: str = ""
     # Filled from test reports on the controller:
     gates: dict[str, GateResult] = field(default_factory=dict)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
     gate_items: int = 0
     report_paths: list[Path] = field(default_factory=list)
+    report: Any = None  # the GateReport, built at session finish
+    reporters: list[str] | None = None  # --gate-reports (None: gates.reporters.DEFAULT_REPORTERS)
     track: bool = True
     tracking: str = ""
     passed: bool | None = None
@@ -61,7 +70,17 @@ class GateSession:
 
             self.profile = load_profile(self.profile_arg, self.root)
             self.env = self.profile.env  # a --gate-profile file names its own environment
+            if self.reporters is None:  # --gate-reports wins over the profile's reports
+                self.reporters = self.profile.reports
         return self.profile
+
+    def load_cases(self) -> list[Any]:
+        """The profile's cases, read and validated once (``UsageError`` names file:line)."""
+        if self.case_list is None:
+            from gates.engine import load_cases
+
+            self.case_list = load_cases(self.load_profile(), self.root)
+        return self.case_list
 
 
 SESSION_KEY = pytest.StashKey[GateSession]()
@@ -71,6 +90,15 @@ def _gate_env(value: str) -> str:
     if value not in ENVIRONMENTS:
         raise pytest.UsageError(f"--gate-env: {value!r} is not one of {', '.join(ENVIRONMENTS)}")
     return value
+
+
+def _reporter_list(value: str) -> list[str]:
+    from gates.reporters import parse_reporters
+
+    try:
+        return parse_reporters(value)
+    except UsageError as exc:
+        raise pytest.UsageError(f"--gate-reports: {exc}") from exc
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,7 +116,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gate-report",
         default="reports",
         metavar="DIR",
-        help="where gate-report.json/.md go (default: reports)",
+        help="where gate-report.json/.md/.junit.xml/.html go (default: reports)",
+    )
+    group.addoption(
+        "--gate-reports",
+        type=_reporter_list,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated reporters: json, markdown, junit, html, or one a package adds "
+        "(default: json,markdown,junit,html)",
     )
     group.addoption(
         "--gate-no-cache", action="store_true", help="ignore and do not write the generation/judgment cache"
@@ -105,28 +141,127 @@ def _selects_gates(config: pytest.Config) -> bool:
     return bool(re.search(r"(?<!not )\bgate\b", markexpr))
 
 
+def _is_ragate_project(folder: Path) -> bool:
+    import tomllib
+
+    pyproject = folder / "pyproject.toml"
+    try:
+        return pyproject.is_file() and "ragate" in tomllib.loads(pyproject.read_text("utf-8")).get("tool", {})
+    except (OSError, ValueError):
+        return False
+
+
+def _project_root(config: pytest.Config) -> tuple[Path, str]:
+    """The ragate project, found from the configuration where pytest was invoked, never
+    from where an option's path points; and a problem to report when pytest's rootdir
+    (hence the ``[tool.pytest.ini_options]`` it read) belongs elsewhere.
+
+    pytest picks its rootdir before plugins load: in ``--gate-profile /elsewhere/p.yaml``
+    it takes the path for a test path and roots the run in ``/elsewhere``.
+    """
+    from ragate_core.project import find_project_root
+
+    here = find_project_root(Path(config.invocation_params.dir))
+    rooted = find_project_root(Path(str(config.rootpath)))
+    if not _is_ragate_project(here) or rooted == here:
+        return (here if _is_ragate_project(here) else rooted), ""
+    problem = (
+        f"pytest chose {config.rootpath} as its rootdir (config file: {config.inipath or 'none'}), "
+        f"but the ragate project here is {here}: its [tool.pytest.ini_options] and [tool.ragate] "
+        "would not be the ones read. This happens when an option's path outside the project is "
+        "written as a separate argument (--gate-profile PATH, --gate-report DIR): write "
+        f"--gate-profile=PATH / --gate-report=DIR, or add --rootdir={here}"
+    )
+    return here, problem
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gate: a quality gate item (selected with -m gate)")
     env = config.getoption("gate_env") or os.environ.get(ENV_VARIABLE) or "ci"
     if env not in ENVIRONMENTS:
         raise pytest.UsageError(f"${ENV_VARIABLE}: {env!r} is not one of {', '.join(ENVIRONMENTS)}")
-    from rag.config import find_project_root
-
+    root, problem = _project_root(config)
+    report_dir = Path(config.getoption("gate_report"))
     session = GateSession(
         env=env,
         profile_arg=config.getoption("gate_profile") or env,
-        report_dir=Path(config.getoption("gate_report")),
+        report_dir=report_dir
+        if report_dir.is_absolute()
+        else Path(config.invocation_params.dir) / report_dir,
         use_cache=not config.getoption("gate_no_cache"),
         track=not config.getoption("gate_no_track"),
-        root=find_project_root(Path(str(config.rootpath))),
+        reporters=config.getoption("gate_reports"),
+        root=root,
     )
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(GateReporter(config), "ragate-gate-reporter")
-    if _gates_requested(config):
-        try:
-            session.load_profile()  # validated at start: a bad profile stops the run at once
-        except UsageError as exc:
-            raise pytest.UsageError(str(exc)) from exc
+    if not _gates_requested(config):
+        return
+    is_worker = hasattr(config, "workerinput")
+    listing = config.option.collectonly or config.option.help or config.option.version
+    if not is_worker and not listing:
+        # Whatever happens next (a usage error, a crash, SIGKILL), the previous run's
+        # verdict must not stay in place looking like this run's.
+        session.intended = True
+        _remove_old_reports(session.report_dir)
+        _stop_on_sigterm(config)
+    try:
+        if problem and not is_worker:
+            raise UsageError(problem)
+        session.load_profile()  # validated at start: a bad profile stops the run at once
+        if not listing:
+            session.load_cases()  # and so does a bad dataset row or a duplicate case id
+    except UsageError as exc:
+        session.stopped = str(exc)
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def _remove_old_reports(directory: Path) -> None:
+    """Remove the previous run's ``gate-report.*`` files (every reporter's) from ``directory``."""
+    if not directory.is_dir():
+        return
+    for path in directory.glob("gate-report.*"):
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                path.unlink()
+
+
+_SIGTERM_KEY = pytest.StashKey[Any]()
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (a cancelled CI job) stops the run as Ctrl-C does: the FAIL report gets written."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[_SIGTERM_KEY] = signal.signal(signal.SIGTERM, interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_SIGTERM_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or not session.intended or session.report_paths:
+        return
+    # No verdict was reached (a usage error, a collection error, nothing gated): the
+    # report says FAIL rather than nothing, so a summary step has something true to post.
+    from gates.report import build_report, write_reports
+
+    run_info: dict[str, Any] = {"stopped": session.stopped or "the run stopped before any gate decided"}
+    if session.profile is not None:
+        run_info |= {
+            "profile": str(session.profile.source),
+            "profile_sha256": session.profile.sha256,
+            # Every gated metric then counts as missing: the report fails closed.
+            "thresholds": {name: 0.0 for name in session.profile.metrics},
+        }
+    with contextlib.suppress(Exception):  # the error already printed is what matters here
+        report = build_report(session.env, {}, {}, run_info)
+        session.report_paths = write_reports(report, session.report_dir, session.reporters)
 
 
 def _session(config: pytest.Config) -> GateSession:
@@ -141,10 +276,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = _session(metafunc.config)
     metric = _module_metric(metafunc.module)
     try:
-        profile = session.load_profile()
-        cases = [c for c in load_cases(profile, session.root) if metric in c.metrics]
+        if _gates_requested(metafunc.config):
+            cases = session.load_cases()
+        else:  # only the ids, for the deselection count: no need to mask the questions
+            cases = load_cases(session.load_profile(), session.root, mask=False)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    cases = [c for c in cases if metric in c.metrics]
     metafunc.parametrize("gate_case", [c.id for c in cases], ids=[c.id for c in cases], indirect=True)
 
 
@@ -160,7 +298,18 @@ def gate_run(request: pytest.FixtureRequest) -> Any:
     """The session's :class:`~gates.engine.GateRun` (generation and scoring happen here, once)."""
     session = _session(request.config)
     if session.run is None:
-        session.run = _compute_run(request.config, session)
+        try:
+            session.run = _compute_run(request.config, session)
+        except UsageError as exc:
+            # A usage error found while gating (no judge configured, a damaged cache, a
+            # chain factory that does not import): one message and exit 4, not an error
+            # and a traceback per gate item.
+            # The summary section says what (GateReport.stopped); the exit line says where.
+            session.stopped = str(exc)
+            pytest.exit(
+                "ragate: a usage error stopped the gate run (its message is in the ragate summary above)",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
     return session.run
 
 
@@ -168,11 +317,12 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
     from filelock import FileLock
 
     from gates.cache import Cache, NoCache
-    from gates.engine import GateEngine, configured_chain_factory
-    from rag.config import load_config
+    from gates.chain import configured_chain_factory, configured_chain_spec
+    from gates.engine import GateEngine
+    from ragate_core.project import tool_table
 
-    rag_config = load_config(session.root)
-    cache_dir = rag_config.path(rag_config.cache_dir)
+    cache_dir = Path(str(tool_table(session.root).get("cache_dir", ".ragate/cache")))
+    cache_dir = cache_dir if cache_dir.is_absolute() else session.root / cache_dir
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cache_dir / "gates.sqlite") if session.use_cache else NoCache()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -186,7 +336,13 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
                 reporter.write_line(f"ragate: {message}")
 
     engine = GateEngine(
-        session.load_profile(), session.root, configured_chain_factory(session.root), cache, progress
+        session.load_profile(),
+        session.root,
+        configured_chain_factory(session.root),
+        cache,
+        progress,
+        chain_spec=configured_chain_spec(session.root),
+        cases=session.load_cases(),
     )
     # Under xdist the first worker generates and fills the cache; the others wait and read it.
     with FileLock(str(cache_dir / "gates.lock")):
@@ -221,6 +377,7 @@ class CaseCheck:
 @pytest.fixture
 def gate_case(request: pytest.FixtureRequest, gate_run: Any) -> CaseCheck:
     """One case of the running gate suite's metric, with its score and threshold."""
+    from gates.engine import mask_text
     from gates.metrics.base import get_metric, passes
 
     metric_name = _module_metric(request.module)
@@ -233,8 +390,10 @@ def gate_case(request: pytest.FixtureRequest, gate_run: Any) -> CaseCheck:
     check = CaseCheck(
         metric=metric_name,
         case_id=result.case.id,
-        question=result.case.question,
-        answer=(result.answer or {}).get("answer"),
+        question=result.case.question,  # masked where the case entered
+        answer=None
+        if result.answer is None
+        else mask_text(result.answer.answer, keep=result.answer.contexts),
         value=value,
         threshold=threshold,
         direction=metric.direction,
@@ -258,7 +417,9 @@ class MetricCheck:
 
     @property
     def passed(self) -> bool:
-        return bool(self.gates) and all(g.passed for g in self.gates)
+        from gates.results import decide
+
+        return decide(self.gates)
 
     def explain(self) -> str:
         lines = [g.describe() for g in self.gates] or [f"no gate rules ran for {self.metric}"]
@@ -293,6 +454,7 @@ def _run_info(run: Any) -> dict[str, Any]:
         "thresholds": run.thresholds,
         "stats": asdict(run.stats),
         "flaky": run.flaky,
+        "champion": run.champion.to_dict() if getattr(run, "champion", None) else None,
     }
 
 
@@ -359,30 +521,37 @@ class GateReporter:
         from gates.report import build_report, write_reports
 
         state = self.state
-        report = build_report(state.env, state.gates, state.cases, state.run_info)
-        state.report_paths = write_reports(report, state.report_dir)
-        state.passed = report["passed"]
+        run_info = dict(state.run_info)
+        if state.stopped or exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR):
+            # Interrupted (Ctrl-C, SIGTERM, a collection error) or stopped by a usage error.
+            why = state.stopped or f"the run stopped before a verdict (exit {int(exitstatus)})"
+            run_info["stopped"] = why
+        report = build_report(state.env, state.gates, state.cases, run_info)
+        state.report = report
+        state.report_paths = write_reports(report, state.report_dir, state.reporters)
+        state.passed = report.passed
         if state.track:
             state.tracking = _track(state, report)
-        if not report["passed"] and session.exitstatus == pytest.ExitCode.OK:
+        if not report.passed and session.exitstatus == pytest.ExitCode.OK:
             # Fail closed: a run that gated nothing, or whose gates failed, is not a pass.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if self.is_worker or not self._gated():
             return
-        from gates.report import summary_lines
+        from gates.report import build_report, summary_lines
 
         state = self.state
         terminalreporter.section(f"ragate gates (env: {state.env})")
-        for line, colour in summary_lines(state.gates, state.run_info, state.report_paths):
+        report = state.report or build_report(state.env, state.gates, state.cases, state.run_info)
+        for line, colour in summary_lines(report, state.report_paths):
             terminalreporter.write_line(line, **({colour: True} if colour else {}))
         if state.tracking:
             colour = "red" if state.tracking.startswith("tracking failed") else None
             terminalreporter.write_line(f"ragate: {state.tracking}", **({colour: True} if colour else {}))
 
 
-def _track(state: GateSession, report: dict[str, Any]) -> str:
+def _track(state: GateSession, report: Any) -> str:
     """Log the run to MLflow; a tracking failure is reported, never the verdict's."""
     from gates.tracking import TrackingError, track_gate_run
 

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gates import ENVIRONMENTS
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -26,7 +26,13 @@ class _Strict(BaseModel):
 
 
 class GateRules(_Strict):
-    """Aggregate rules over one metric's per-case values; each set rule is one gate."""
+    """Aggregate rules over one metric's per-case values; each set rule is one gate.
+
+    Rules registered in :mod:`gates.verdict` beyond these fields (``@rule(...)``, also from
+    another package) are accepted as extra keys; :func:`load_profile` checks every extra
+    key against that registry and names the known rules when it is not there."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     min_mean: float | None = None
     max_mean: float | None = None
@@ -41,8 +47,15 @@ class GateRules(_Strict):
     max_regression: Annotated[float, Field(ge=0.0)] | None = None
 
     def active(self) -> dict[str, float]:
-        """The rules decided from this run's own scores (regression needs the champion's)."""
-        return {k: v for k, v in self.model_dump().items() if v is not None and k != "max_regression"}
+        """The rules decided from this run's own scores (paired rules such as max_regression
+        need the champion's)."""
+        from gates.verdict import rule_spec
+
+        return {
+            k: v
+            for k, v in self.model_dump().items()
+            if v is not None and not getattr(rule_spec(k), "paired", False)
+        }
 
 
 class MetricGate(_Strict):
@@ -79,16 +92,31 @@ class Sampling(_Strict):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
 
 
+class Pricing(_Strict):
+    """Prices per 1,000 tokens, for the ``cost`` metric (gates/metrics/cost.py)."""
+
+    currency: str = Field(min_length=1)
+    prompt_per_1k: Annotated[float, Field(ge=0.0)]
+    completion_per_1k: Annotated[float, Field(ge=0.0)]
+
+
 class GateProfile(_Strict):
     """One environment's gate definition."""
 
-    env: str
+    # One of the known environments: promotion reads a gate run by its environment, so a
+    # made-up one ("qa") would gate nothing anyone checks.
+    env: Literal["ci", "staging", "prod"]
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
     sampling: Sampling = Sampling()
     concurrency: Annotated[int, Field(ge=1, le=64)] = 2
     bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 2000
     metrics: dict[str, MetricGate] = Field(min_length=1)
+    # Which reporters write files (gates.reporters; default json, markdown, junit, html);
+    # --gate-reports overrides it.
+    reports: list[str] | None = None
+    # Token prices for the cost metric (required when metrics has cost).
+    pricing: Pricing | None = None
     # Filled by load_profile: where it came from and what it was.
     source: Path = Path("<memory>")
     sha256: str = ""
@@ -111,18 +139,58 @@ def profile_path(env_or_path: str, profiles_dir: Path | None = None) -> Path:
     return (profiles_dir or PROFILES_DIR) / f"{env_or_path}.yaml"
 
 
+def project_profiles_dir(root: Path) -> Path:
+    """Where the project keeps its committed profiles: ``[tool.ragate.gates] profiles_dir``
+    (relative to ``root``), default ``gates/profiles``."""
+    from ragate_core.project import tool_table
+
+    configured = tool_table(root).get("gates", {}).get("profiles_dir", "gates/profiles")
+    folder = Path(str(configured))
+    return folder if folder.is_absolute() else root / folder
+
+
+def committed_profile(root: Path, env: str) -> Path:
+    """The profile file that ``--gate-env <env>`` gates with and that promotion trusts:
+    the project's own ``<profiles_dir>/<env>.yaml`` when it has one, else the shipped one."""
+    own = project_profiles_dir(root) / f"{env}.yaml"
+    return own if own.is_file() else PROFILES_DIR / f"{env}.yaml"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key written twice in one mapping is an error
+    (plain YAML keeps the last silently: a doubled ``threshold`` would hide a typo)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} written twice (line {seen[key]} and line {line}); keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None) -> GateProfile:
     """Load and validate a profile; dataset paths resolve against the project ``root``."""
     from gates.metrics.base import get_metric, metric_names
 
-    path = profile_path(env_or_path, profiles_dir)
+    if profiles_dir is None and not env_or_path.endswith((".yaml", ".yml")):
+        path = committed_profile(root, env_or_path)
+    else:
+        path = profile_path(env_or_path, profiles_dir)
     if not path.is_file():
         raise UsageError(
             f"{path}: no such gate profile; use --gate-env {{{','.join(ENVIRONMENTS)}}} or a .yaml path"
         )
     raw = path.read_bytes()
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -141,6 +209,21 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
         # Every metric but latency (which has a unit, ms) scores in [0, 1].
         if getattr(get_metric(name), "unit", None) is None:
             _check_ranges(path, name, gate)
+        else:
+            _check_non_negative(path, name, gate)
+    _check_rules(path, profile)
+    if "cost" in profile.metrics and profile.pricing is None:
+        raise UsageError(
+            f"{path}: metrics.cost: needs a pricing: section "
+            "(currency, prompt_per_1k, completion_per_1k: prices per 1,000 tokens)"
+        )
+    if profile.reports is not None:
+        from gates.reporters import parse_reporters
+
+        try:
+            parse_reporters(",".join(profile.reports))
+        except UsageError as exc:
+            raise UsageError(f"{path}: reports: {exc}") from exc
     for i, dataset in enumerate(profile.datasets):
         target = dataset.path if dataset.path.is_absolute() else root / dataset.path
         if not target.is_file():
@@ -161,6 +244,32 @@ def _check_ranges(path: Path, name: str, gate: MetricGate) -> None:
         value = getattr(gate.rules, key)
         if value is not None and not 0.0 <= value <= 1.0:
             raise UsageError(f"{path}: metrics.{name}.rules.{key}: {value} is outside [0, 1]")
+
+
+def _check_non_negative(path: Path, name: str, gate: MetricGate) -> None:
+    # A metric with a unit (milliseconds) is never negative: a negative bound is a typo.
+    if gate.threshold is not None and gate.threshold < 0:
+        raise UsageError(f"{path}: metrics.{name}.threshold: {gate.threshold} is negative; give a value >= 0")
+    for key in ("min_mean", "max_mean", "min_lower_bound", "max_upper_bound"):
+        value = getattr(gate.rules, key)
+        if value is not None and value < 0:
+            raise UsageError(f"{path}: metrics.{name}.rules.{key}: {value} is negative; give a value >= 0")
+
+
+def _check_rules(path: Path, profile: GateProfile) -> None:
+    """Extra rule keys must name a registered rule (gates.verdict.RULES) with a valid value."""
+    from gates.verdict import check_rule_value, rule_names
+
+    for name, gate in profile.metrics.items():
+        for key, value in (gate.rules.model_extra or {}).items():
+            if key not in rule_names():
+                raise UsageError(
+                    f"{path}: metrics.{name}.rules.{key}: unknown key; known rules: {', '.join(rule_names())}"
+                )
+            try:
+                check_rule_value(key, value)
+            except ValueError as exc:
+                raise UsageError(f"{path}: metrics.{name}.rules.{key}: {exc}") from exc
 
 
 def _describe(exc: ValidationError) -> list[str]:

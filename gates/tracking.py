@@ -8,20 +8,28 @@ version whose gate run of the matching profile passed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.errors import UsageError
+from gates.results import ChampionBaseline, GateReport
+from ragate_core.errors import UsageError
 
 REGISTERED_MODEL = "ragate-chain"
 EXPERIMENT = "ragate-gates"
 # alias -> the profile whose gate run must have passed for this chain version
 ALIASES = {"staging": "staging", "champion": "prod"}
+# The default store's artifacts, under the project (re-resolved when the project moves).
+ARTIFACTS_DIR = ".ragate/mlartifacts"
+# Promotion needs at least this many scored cases per gated metric unless configured.
+MIN_SCORED_CASES = 20
 
 
 class TrackingError(Exception):
@@ -33,9 +41,12 @@ def tracking_uri(root: Path) -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    folder = root / ".ragate"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}"
+    (root / ".ragate").mkdir(parents=True, exist_ok=True)
+    return _default_uri(root)
+
+
+def _default_uri(root: Path) -> str:
+    return f"sqlite:///{root / '.ragate' / 'mlflow.db'}"
 
 
 def version_id(chain_version: dict[str, str]) -> str:
@@ -52,6 +63,68 @@ def _client(root: Path) -> Any:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _use_experiment(client: Any, root: Path) -> None:
+    """Select the gate experiment; in the default store, its artifacts live in the project.
+
+    MLflow stores an absolute artifact location when it creates an experiment (by default
+    ``<cwd>/mlruns``), so a copied or moved project would keep writing into the original
+    folder. Here the location is ``<root>/.ragate/mlartifacts``, and when the project has
+    moved the store's locations are re-pointed at the copy (its artifacts moved with it).
+    """
+    import mlflow
+
+    # (mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI: compare, do not just test it.)
+    if tracking_uri(root) != _default_uri(root):  # a team server decides where artifacts go
+        mlflow.set_experiment(EXPERIMENT)
+        return
+    location = (root / ARTIFACTS_DIR).resolve().as_uri()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        client.create_experiment(EXPERIMENT, artifact_location=location)
+    elif experiment.artifact_location.rstrip("/") != location:
+        _relocate_artifacts(
+            root, experiment.experiment_id, experiment.artifact_location.rstrip("/"), location
+        )
+    mlflow.set_experiment(EXPERIMENT)
+
+
+def _relocate_artifacts(root: Path, experiment_id: str, old: str, new: str) -> None:
+    """Point the default store's experiment, and the runs and models under it, at ``new``.
+
+    Only locations that were this layout's (``.../.ragate/mlartifacts``) are rewritten for
+    past runs: their files moved with the project. An older store's ``<cwd>/mlruns`` keeps
+    its past runs where they are; new runs go under the project.
+    """
+    moved = old.endswith("/" + ARTIFACTS_DIR)
+    db = sqlite3.connect(root / ".ragate" / "mlflow.db", timeout=60.0)
+    try:
+        with db:
+            db.execute(
+                "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+                (new, int(experiment_id)),
+            )
+            if moved:
+                for table, column in (
+                    ("runs", "artifact_uri"),
+                    ("logged_models", "artifact_location"),
+                    ("model_versions", "storage_location"),
+                    ("model_versions", "source"),
+                ):
+                    if not _has_column(db, table, column):
+                        continue
+                    db.execute(
+                        f"UPDATE {table} SET {column} = ? || substr({column}, ?)"
+                        f" WHERE substr({column}, 1, ?) = ?",
+                        (new, len(old) + 1, len(old), old),
+                    )
+    finally:
+        db.close()
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _git_commit(root: Path) -> str:
@@ -77,8 +150,11 @@ class TrackedRun:
     uri: str
 
 
-def track_gate_run(root: Path, report: dict[str, Any], report_paths: list[Path]) -> TrackedRun:
-    """Log one gate run (params, metrics, artifacts, tags) and tag its chain's model version."""
+def track_gate_run(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedRun:
+    """Log one gate run (params, metrics, artifacts, tags) and tag its chain's model version.
+
+    Every file in ``report_paths`` (whatever the reporters wrote: JSON, Markdown, JUnit,
+    HTML...) is logged as an artifact of the run."""
     try:
         return _track(root, report, report_paths)
     except UsageError:
@@ -87,90 +163,143 @@ def track_gate_run(root: Path, report: dict[str, Any], report_paths: list[Path])
         raise TrackingError(f"tracking to {tracking_uri(root)} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _track(root: Path, report: dict[str, Any], report_paths: list[Path]) -> TrackedRun:
+def _track(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedRun:
     import mlflow
 
     from gates.profile import load_profile
 
     client = _client(root)
-    env = report["env"]
-    chain_version = report.get("chain_version") or {}
+    env = report.env
+    chain_version = dict(report.chain_version)
     vid = version_id(chain_version)
     params: dict[str, Any] = {
         "env": env,
         "chain_version": vid,
         "git_commit": _git_commit(root),
-        "profile": report.get("profile"),
-        "profile_sha256": (report.get("profile_sha256") or "")[:16],
+        "profile": report.profile,
+        "profile_sha256": (report.profile_sha256 or "")[:16],
     }
+    # The configured chain's own version (its factory's import string included): what the
+    # gates judged, whichever chain the project plugs in.
     params.update({f"chain.{k}": v for k, v in chain_version.items()})
-    from rag.config import load_config
-
-    params.update({f"config.{k}": v for k, v in load_config(root).chain_fields().items()})
-    if report.get("profile"):
-        profile = load_profile(report["profile"], root)
+    if report.profile:
+        profile = load_profile(report.profile, root)
         for spec in profile.datasets:
             path = spec.path if spec.path.is_absolute() else root / spec.path
             params[f"dataset.{spec.name}.path"] = str(spec.path)
             params[f"dataset.{spec.name}.sha256"] = _sha256(path)
         for name, gate in profile.metrics.items():
-            params[f"threshold.{name}"] = report.get("thresholds", {}).get(name)
+            params[f"threshold.{name}"] = report.thresholds.get(name)
             for rule, value in gate.rules.active().items():
                 params[f"rule.{name}.{rule}"] = value
-    mlflow.set_experiment(EXPERIMENT)
-    verdict = "PASS" if report["passed"] else "FAIL"
+    _use_experiment(client, root)
+    verdict = "PASS" if report.passed else "FAIL"
     with mlflow.start_run(run_name=f"gate-{env}-{vid[:8]}") as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         metrics: dict[str, float] = {}
-        for gate in report["gates"]:
-            name = gate["name"]
-            if gate["observed"] is not None:
-                metrics[f"{name}.observed"] = float(gate["observed"])
-            if gate.get("interval"):
-                metrics[f"{name}.ci_low"], metrics[f"{name}.ci_high"] = map(float, gate["interval"])
-            metrics[f"{name}.n_scored"] = float(gate["n_scored"])
-            metrics[f"{name}.n_unscored"] = float(gate["n_unscored"])
+        for gate in report.gates:
+            name = gate.name
+            if gate.observed is not None:
+                metrics[f"{name}.observed"] = float(gate.observed)
+            if gate.interval:
+                metrics[f"{name}.ci_low"], metrics[f"{name}.ci_high"] = map(float, gate.interval)
+            metrics[f"{name}.n_scored"] = float(gate.n_scored)
+            metrics[f"{name}.n_unscored"] = float(gate.n_unscored)
         mlflow.log_metrics(metrics)
         mlflow.set_tags(
             {
                 "ragate.env": env,
                 "ragate.chain_version": vid,
                 "ragate.verdict": verdict,
-                **{f"ragate.gate.{g['name']}": "PASS" if g["passed"] else "FAIL" for g in report["gates"]},
+                **{f"ragate.gate.{g.name}": "PASS" if g.passed else "FAIL" for g in report.gates},
             }
         )
         for path in report_paths:
             mlflow.log_artifact(str(path))
-        mlflow.log_dict({"cases": report["cases"]}, "cases.json")
-        version = _model_version_for(client, vid, chain_version)
-    failed = [g["name"] for g in report["gates"] if not g["passed"]] + [
-        f"{m} (not run)" for m in report.get("missing", [])
-    ]
+        mlflow.log_dict({"cases": [c.to_dict() for c in report.cases]}, "cases.json")
+        version = _model_version_for(client, root, vid, chain_version, run.info.run_id)
+    failed = [g.name for g in report.failing] + [f"{m} (not run)" for m in report.missing]
     for key, value in {
         f"gate.{env}.run_id": run.info.run_id,
-        f"gate.{env}.passed": str(report["passed"]).lower(),
+        f"gate.{env}.passed": str(report.passed).lower(),
         f"gate.{env}.failed": ", ".join(failed)[:4000],
+        # What the promotion policy checks: which profile judged, and on how many cases.
+        f"gate.{env}.profile": str(report.profile or ""),
+        f"gate.{env}.profile_sha256": str(report.profile_sha256 or ""),
+        f"gate.{env}.scored_cases": str(scored_cases(report)),
     }.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
     return TrackedRun(run.info.run_id, version, tracking_uri(root))
 
 
-def _model_version_for(client: Any, vid: str, chain_version: dict[str, str]) -> str:
-    """The registered version of this chain; logged from code the first time it is judged."""
-    import mlflow
+def champion_baseline(root: Path, env: str) -> ChampionBaseline | None:
+    """The champion's per-case scores from its gate run (``None`` when there is no champion).
 
-    import rag
+    The champion's run of the same profile ``env`` is preferred; else its prod run. A
+    champion with no recorded run gives an empty baseline (the regression gate then fails
+    closed). Raises :class:`TrackingError` when the store cannot be read.
+    """
+    try:
+        client = _client(root)
+        try:
+            version = client.get_model_version_by_alias(REGISTERED_MODEL, "champion")
+        except Exception:
+            return None  # no registered model or no champion yet
+        run_id = version.tags.get(f"gate.{env}.run_id") or version.tags.get("gate.prod.run_id")
+        if not run_id:
+            return ChampionBaseline(str(version.version), None, {})
+        import mlflow
+
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="cases.json")
+        cases = json.loads(Path(local).read_text(encoding="utf-8"))["cases"]
+    except Exception as exc:
+        raise TrackingError(f"cannot read the champion's scores: {type(exc).__name__}: {exc}") from exc
+    return ChampionBaseline(str(version.version), run_id, {c["id"]: c["scores"] for c in cases})
+
+
+def scored_cases(report: GateReport) -> int:
+    """The fewest distinct cases any gated metric scored (repeated samples count once)."""
+    counts = []
+    for metric in report.thresholds:
+        ids = {re.sub(r"#r\d+$", "", c.id) for c in report.cases if c.scores.get(metric) is not None}
+        counts.append(len(ids))
+    return min(counts, default=0)
+
+
+def _model_version_for(client: Any, root: Path, vid: str, chain_version: dict[str, str], run_id: str) -> str:
+    """The registered version of the configured chain, created the first time it is judged:
+    the chain's ``mlflow_model()`` when it has one, else a version holding its tags only."""
+    import mlflow
 
     found = _versions(client, f"tags.chain_version = '{vid}'")
     if found:
         return str(found[0].version)
-    info = mlflow.pyfunc.log_model(
-        name="chain",
-        python_model=str(Path(rag.__file__).parent / "mlflow_model.py"),
-        registered_model_name=REGISTERED_MODEL,
-        pip_requirements=["ragate"],
-    )
-    version = str(info.registered_model_version)
+    from gates.chain import configured_chain_factory
+
+    # Built, not prepared: only its registration hook is read.
+    model = getattr(configured_chain_factory(root)(), "mlflow_model", None)
+    model = model() if callable(model) else None
+    if model is not None:
+        info = mlflow.pyfunc.log_model(
+            name="chain",
+            python_model=model,
+            registered_model_name=REGISTERED_MODEL,
+            pip_requirements=["ragate"],
+        )
+        version = str(info.registered_model_version)
+    else:
+        from mlflow.exceptions import MlflowException
+
+        with contextlib.suppress(MlflowException):  # it exists already
+            client.create_registered_model(REGISTERED_MODEL)
+        version = str(
+            client.create_model_version(
+                REGISTERED_MODEL,
+                source=mlflow.get_artifact_uri(),
+                run_id=run_id,
+                description="registered by ragate from the chain's version (the chain has no mlflow_model())",
+            ).version
+        )
     client.set_model_version_tag(REGISTERED_MODEL, version, "chain_version", vid)
     for key, value in chain_version.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, f"chain.{key}", value)
@@ -220,11 +349,85 @@ def promote(root: Path, alias: str, chain_version: dict[str, str]) -> str:
             REGISTERED_MODEL, version.version, f"FAILURE: promotion to {alias} refused: {why}"
         )
         raise UsageError(f"refusing to promote version {version.version} to {alias}: {why}")
+    refusal = _policy_refusal(root, env, tags)
+    if refusal:
+        client.update_model_version(
+            REGISTERED_MODEL, version.version, f"FAILURE: promotion to {alias} refused: {refusal}"
+        )
+        raise UsageError(f"refusing to promote version {version.version} to {alias}: {refusal}")
     client.set_registered_model_alias(REGISTERED_MODEL, alias, version.version)
     client.update_model_version(
         REGISTERED_MODEL, version.version, f"SUCCESS: promoted to {alias} after {summary}: all gates passed"
     )
     return f"{REGISTERED_MODEL} version {version.version} is now @{alias} ({summary} passed)"
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """``[tool.ragate.promotion]``: what a passed gate run must also show to move an alias.
+
+    ``min_scored_cases``: each gated metric scored at least this many distinct cases;
+    ``allowed_profile_sha256``: SHA-256 digests of profile files trusted besides the
+    committed ``<profiles_dir>/<env>.yaml``.
+    """
+
+    min_scored_cases: int = MIN_SCORED_CASES
+    allowed_profile_sha256: tuple[str, ...] = ()
+
+    @classmethod
+    def load(cls, root: Path) -> PromotionPolicy:
+        from ragate_core.project import tool_table
+
+        table = tool_table(root).get("promotion", {})
+        where = f"{root / 'pyproject.toml'} [tool.ragate.promotion]"
+        if not isinstance(table, dict):
+            raise UsageError(f"{where}: expected a table")
+        unknown = sorted(set(table) - {"min_scored_cases", "allowed_profile_sha256"})
+        if unknown:
+            raise UsageError(
+                f"{where}: unknown key(s) {', '.join(unknown)}; "
+                "known: min_scored_cases, allowed_profile_sha256"
+            )
+        minimum = table.get("min_scored_cases", MIN_SCORED_CASES)
+        if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+            raise UsageError(f"{where}: min_scored_cases: {minimum!r} is not a whole number >= 1")
+        allowed = table.get("allowed_profile_sha256", [])
+        if not isinstance(allowed, list) or not all(
+            isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h) for h in allowed
+        ):
+            raise UsageError(
+                f"{where}: allowed_profile_sha256: expected a list of 64-hex-digit SHA-256 digests"
+            )
+        return cls(minimum, tuple(allowed))
+
+
+def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
+    """Why the promotion policy refuses this version's passed ``env`` run ("" if it does not).
+
+    Rule ``committed-profile``: the run's profile is the project's committed profile of that
+    environment (same content hash) or one allowed by hash. Rule ``min-scored-cases``: the
+    run scored enough cases to prove something.
+    """
+    from gates.profile import committed_profile
+
+    policy = PromotionPolicy.load(root)
+    committed = committed_profile(root, env)
+    used, digest = tags.get(f"gate.{env}.profile") or "?", tags.get(f"gate.{env}.profile_sha256") or ""
+    expected = hashlib.sha256(committed.read_bytes()).hexdigest() if committed.is_file() else "missing"
+    if digest != expected and digest not in policy.allowed_profile_sha256:
+        return (
+            f"rule committed-profile: the {env} gate run used {used} "
+            f"(sha256 {digest[:12] or 'not recorded'}), "
+            f"not the committed {committed} (sha256 {expected[:12]}) nor a profile allowed by "
+            f"[tool.ragate.promotion] allowed_profile_sha256; run pytest -m gate --gate-env {env}"
+        )
+    scored = int(tags.get(f"gate.{env}.scored_cases") or 0)
+    if scored < policy.min_scored_cases:
+        return (
+            f"rule min-scored-cases: the {env} gate run scored {scored} cases on its weakest metric, "
+            f"fewer than {policy.min_scored_cases} ([tool.ragate.promotion] min_scored_cases)"
+        )
+    return ""
 
 
 def rollback(root: Path) -> str:

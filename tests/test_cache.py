@@ -5,7 +5,10 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from gates.cache import Cache, NoCache, content_key
+from ragate_core.errors import UsageError
 
 
 def test_content_key_is_stable_and_content_addressed() -> None:
@@ -86,3 +89,15 @@ def test_two_processes_write_the_same_file_at_once(tmp_path: Path) -> None:
     assert len(cache.get_many("generation", keys)) == 2 * rounds
     shared = cache.get_many("generation", [f"shared-{i}" for i in range(rounds)])
     assert len(shared) == rounds and {v["by"] for v in shared.values()} <= {1, 2}
+
+
+def test_a_damaged_cache_file_is_a_usage_error_saying_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "gates.sqlite"
+    path.write_bytes(b"not a database, " * 200)
+
+    with pytest.raises(UsageError) as excinfo:
+        Cache(path)
+
+    text = str(excinfo.value)
+    assert text.startswith(f"{path}: the gate cache is unreadable")
+    assert "delete that file" in text and "--gate-no-cache" in text

@@ -15,7 +15,6 @@ from langchain_core.documents import Document
 import rag.chain
 from rag.chain import ABSTAIN, RagAnswer, RagChain, build_chain
 from rag.config import load_config
-from rag.errors import UsageError
 from rag.ingest import load_corpus
 from rag.llm import (
     Generation,
@@ -26,6 +25,7 @@ from rag.llm import (
     packaged_model_path,
     tidy,
 )
+from ragate_core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 

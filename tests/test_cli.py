@@ -171,7 +171,11 @@ def test_ingest_empty_document(project, capsys):
     (project / "kb" / "draft.md").write_text("\n\n", encoding="utf-8")
     err = usage_error(capsys, ["ingest"], "ingest")
     assert f"{project / 'kb' / 'draft.md'}: empty document" in err
-    assert not (project / "state" / "chroma").exists()  # the corpus is checked before the index opens
+    # The corpus is checked before anything is embedded: the index holds nothing.
+    from rag.config import load_config
+    from rag.ingest import open_store
+
+    assert open_store(load_config())._collection.count() == 0
 
 
 def test_ingest_non_utf8_document(project, capsys):

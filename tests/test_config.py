@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import RagConfig, find_project_root, load_config, tool_table
-from rag.errors import UsageError
+from rag.config import RagConfig, load_config
+from ragate_core.errors import UsageError
+from ragate_core.project import find_project_root, tool_table
 
 
 @pytest.fixture(autouse=True)

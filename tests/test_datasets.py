@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from gates.schema import UNANSWERABLE_TAG, AnswerRow, GoldenCase, QuestionRow
 from rag.ingest import load_corpus
-from rag.jsonl import read_jsonl, write_jsonl
+from ragate_core.jsonl import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "datasets" / "corpus"

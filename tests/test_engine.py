@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from gates.cache import Cache
-from gates.engine import GateEngine, answer_to_dict, load_cases, load_chain_factory
+from gates.chain import Answer, load_chain_factory
+from gates.engine import Case, CaseResult, GateEngine, answer_to_dict, load_cases
 from gates.metrics import base
 from gates.metrics.base import MetricCase, Score, score_each
 from gates.profile import GateProfile
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 QUESTIONS = {"qa-1": "How much is Pro?", "qa-2": "How long is the trial?", "qa-3": "Is SSO included?"}
 
@@ -368,3 +369,39 @@ def test_load_chain_factory() -> None:
         load_chain_factory("nowhere_at_all:build")
     with pytest.raises(UsageError, match=r"cannot import 'gates\.engine:no_such_factory'"):
         load_chain_factory("gates.engine:no_such_factory")
+
+
+def test_questions_are_masked_where_cases_enter_and_the_chain_gets_them_raw(
+    tmp_path: Path, echo: EchoMetric
+) -> None:
+    raw = "Is jane.roe@example.org on the Pro plan, asks Jane Roe?"
+    rows = [{"id": "p1", "question": raw, "ground_truth": "x", "source_ids": ["d"], "tags": ["t"]}]
+    prof = profile(tmp_path, datasets=[{"name": "golden", "path": str(golden(tmp_path, rows))}])
+    chain = FakeChain({raw: "0.9"})
+
+    run = engine(prof, tmp_path, chain).run()
+
+    assert chain.calls == [(raw, {})]  # the rails under test see what a user typed
+    case = run.case("p1")
+    assert case.case.question == "Is <EMAIL_ADDRESS> on the Pro plan, asks <PERSON>?"
+    assert raw not in repr(case)
+    assert isinstance(case.answer, Answer) and case.answer.answer == "0.9"
+    assert case.to_dict()["question"] == case.case.question
+    assert b"jane.roe" not in (tmp_path / "cache.sqlite").read_bytes()
+
+
+def test_case_records_mask_the_answer_and_the_error_but_keep_quoted_context() -> None:
+    case = Case("c1", "c1", "golden", "Where do I write?", ("echo",))
+    answer = Answer(
+        answer="Write to help@tasklane.example or to jane.roe@example.org.",
+        contexts=("Support: help@tasklane.example",),
+        sources=("support",),
+        latency_ms=12.0,
+    )
+    record = CaseResult(case, answer, error="generation failed: KeyError: 'jane.roe@example.org'").to_dict()
+    assert record["answer"] == "Write to help@tasklane.example or to <EMAIL_ADDRESS>."
+    assert record["error"] == "generation failed: KeyError: '<EMAIL_ADDRESS>'"
+    assert set(record) == {
+        "id", "dataset", "question", "tags", "answer", "sources", "latency_ms", "blocked", "rail",
+        "error", "scores", "reasons",
+    }  # fmt: skip

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import load_config
-from rag.errors import UsageError
 from rag.ingest import corpus_fingerprint, ingest, load_corpus, open_store, split_document
+from ragate_core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ class CountingEmbeddings:
     """The real embedder, counting every text it embeds for the index."""
 
     def __init__(self):
-        from rag.embeddings import default_embeddings
+        from ragate_core.embeddings import default_embeddings
 
         self._inner = default_embeddings()
         self.name = self._inner.name

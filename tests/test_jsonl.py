@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
 from gates.schema import QuestionRow
-from rag.errors import UsageError
-from rag.jsonl import atomic_writer, read_jsonl, write_jsonl, write_text
+from ragate_core.errors import UsageError
+from ragate_core.jsonl import atomic_writer, read_jsonl, write_jsonl, write_text
 
 
 class Row(BaseModel):

@@ -36,7 +36,7 @@ from gates.metrics.llm_judge import (
 )
 from gates.metrics.llm_metrics import SPECS, LLMJudgeMetric, llm_metric
 from gates.profile import DatasetSpec, GateProfile, MetricGate, Sample, load_profile
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "datasets" / "golden" / "qa.jsonl"

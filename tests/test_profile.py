@@ -10,8 +10,14 @@ import pytest
 import yaml
 
 from gates.metrics.base import metric_names
-from gates.profile import ENVIRONMENTS, PROFILES_DIR, GateProfile, load_profile, profile_path
-from rag.errors import UsageError
+from gates.profile import (
+    ENVIRONMENTS,
+    PROFILES_DIR,
+    GateProfile,
+    load_profile,
+    profile_path,
+)
+from ragate_core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +65,7 @@ GOOD: dict[str, Any] = {
 def write(tmp_path: Path, data: Any, name: str = "team.yaml") -> Path:
     (tmp_path / "qa.jsonl").write_text("")
     path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
     return path
 
@@ -127,6 +134,15 @@ BAD = {
         "datasets.0.kind: Input should be 'golden' or 'adversarial'",
     ),
     "too many repeats": (changed(sampling={"repeats": 50}), "sampling.repeats: Input should be less than"),
+    "an environment nobody gates": (changed(env="qa"), "env: Input should be 'ci', 'staging' or 'prod'"),
+    "negative latency threshold": (
+        changed(metrics__latency__threshold=-5),
+        "metrics.latency.threshold: -5.0 is negative; give a value >= 0",
+    ),
+    "negative latency bound": (
+        changed(metrics__latency__rules={"max_mean": -1}),
+        "metrics.latency.rules.max_mean: -1.0 is negative",
+    ),
 }
 
 
@@ -163,3 +179,34 @@ def test_a_missing_profile_file_says_what_would_be_right(tmp_path: Path) -> None
         load_profile(str(tmp_path / "absent.yaml"), tmp_path)
     assert str(excinfo.value).startswith(f"{tmp_path / 'absent.yaml'}: no such gate profile")
     assert "--gate-env {ci,staging,prod}" in str(excinfo.value)
+
+
+def test_a_key_written_twice_is_refused_naming_the_key_and_both_lines(tmp_path: Path) -> None:
+    # Plain YAML keeps the last value silently: here the stricter threshold would be lost.
+    path = write(
+        tmp_path,
+        "env: ci\n"
+        "datasets:\n"
+        "  - {name: golden, path: qa.jsonl}\n"
+        "metrics:\n"
+        "  latency:\n"
+        "    threshold: 2000\n"
+        "    rules: {max_p95: 1500}\n"
+        "    threshold: 90000\n",
+    )
+    with pytest.raises(UsageError) as excinfo:
+        load_profile(str(path), tmp_path)
+    text = str(excinfo.value)
+    assert text.startswith(f"{path}: ")
+    assert "key 'threshold' written twice (line 6 and line 8)" in text
+
+
+def test_an_environment_name_reads_the_project_s_committed_profile(tmp_path: Path) -> None:
+    from gates.profile import committed_profile
+
+    (tmp_path / "pyproject.toml").write_text('[tool.ragate.gates]\nprofiles_dir = "team/profiles"\n')
+    own = write(tmp_path, GOOD | {"env": "staging"}, name="team/profiles/staging.yaml")
+    assert committed_profile(tmp_path, "staging") == own
+    assert load_profile("staging", tmp_path).source == own
+    # An environment the project has no file for falls back to the shipped profile.
+    assert committed_profile(tmp_path, "prod") == PROFILES_DIR / "prod.yaml"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag.errors import UsageError
 from rag.prompts import PROMPTS_DIR, load_prompt
+from ragate_core.errors import UsageError
 
 
 def test_shipped_prompts_load():

@@ -138,3 +138,47 @@ def test_a_missing_input_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
         main(["score", "--input", str(tmp_path / "absent.jsonl"), "--output", str(tmp_path / "o.jsonl")])
     assert excinfo.value.code == 2
     assert "absent.jsonl: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["score", "ask"])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("output is input", "is the --input file; write the results to another file"),
+        ("output is a folder", "is a directory; give a file path"),
+        ("empty input", "no rows (the file is empty or holds only blank lines)"),
+        ("blank input", "no rows (the file is empty or holds only blank lines)"),
+    ],
+)
+def test_bad_input_or_output_is_exit_2_before_any_work(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, command: str, case: str, message: str
+) -> None:
+    import gates.cli
+
+    def no_work(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("work started before the input and output were checked")
+
+    monkeypatch.setattr(gates.cli, "_configured_chain", no_work, raising=False)  # ask: no chain is built
+    monkeypatch.setattr("gates.metrics.base.get_metric", no_work)  # score: no metric loads
+    # Rows each command accepts: answers to score, questions to ask.
+    rows = ROWS if command == "score" else [{"id": r["id"], "question": r["question"]} for r in ROWS]
+    source = write_rows(tmp_path / "cases.jsonl", rows)
+    output = tmp_path / "out.jsonl"
+    if case == "output is input":
+        output = source
+    elif case == "output is a folder":
+        output = tmp_path / "folder"
+        output.mkdir()
+    elif case == "empty input":
+        source.write_text("")
+    else:
+        source.write_text("\n   \n\n")
+    before = source.read_bytes()
+
+    assert main([command, "--input", str(source), "--output", str(output)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"ragate {command}: error: ")
+    assert message in err
+    assert source.read_bytes() == before  # the input is never replaced
+    assert not (tmp_path / "out.jsonl").exists()

@@ -64,6 +64,11 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path
 
         [tool.ragate.gates]
         chain = "fakechain:build"
+        # The committed profiles promotion trusts (run_gates writes them there).
+        profiles_dir = "profiles"
+
+        [tool.ragate.promotion]
+        min_scored_cases = 10
         """
     )
     pytester.makepyfile(fakechain=FAKE_CHAIN)
@@ -91,10 +96,11 @@ def ragate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_gates(project: pytest.Pytester, env: str, max_p95: float, regression: float | None = None):
-    profile = project.path / f"{env}.yaml"
+    profile = project.path / "profiles" / f"{env}.yaml"
+    profile.parent.mkdir(exist_ok=True)
     profile.write_text(_profile(env, max_p95, regression))
     return project.runpytest_subprocess(
-        "-p", "no:deepeval", "-m", "gate", "--gate-profile", str(profile), "--gate-no-cache"
+        "-p", "no:deepeval", "-m", "gate", "--gate-env", env, "--gate-no-cache"
     )
 
 
@@ -246,5 +252,7 @@ def test_gate_run_is_logged_to_a_team_server_over_http(
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
         "gate-report.json",
         "gate-report.md",
+        "gate-report.junit.xml",
+        "gate-report.html",  # every file the reporters wrote is logged with the run
         "cases.json",
     }
