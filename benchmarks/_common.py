@@ -56,3 +56,35 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     tmp.replace(path)
     print(json.dumps(data, indent=2))
     return path
+
+
+def golden_shaped_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
+    """``n`` cases of the golden set's shape: a golden question, three ~100-word corpus
+    passages as contexts, and an answer (the reference, or a wrong one every third case)."""
+    import random
+
+    rng = random.Random(seed)
+    golden = [json.loads(line) for line in (ROOT / "datasets/golden/qa.jsonl").read_text().splitlines()]
+    passages = [
+        (doc.stem, part.strip())
+        for doc in sorted((ROOT / "datasets/corpus").glob("*.md"))
+        for part in doc.read_text().split("\n\n")
+        if len(part.split()) > 20
+    ]
+    rows = []
+    for i in range(n):
+        case = golden[i % len(golden)]
+        chosen = rng.sample(passages, 3)
+        answer = case["ground_truth"] if i % 3 else "The Pro plan allows up to 10 requests per minute."
+        rows.append(
+            {
+                "id": f"case-{i:06d}",
+                "question": case["question"],
+                "answer": answer,
+                "contexts": [text for _, text in chosen],
+                "ground_truth": case["ground_truth"],
+                "source_ids": case["source_ids"],
+                "sources": [stem for stem, _ in chosen],
+            }
+        )
+    return rows

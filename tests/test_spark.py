@@ -1,0 +1,144 @@
+"""The Spark engine: a real ``local[2]`` session gives the local scores exactly, and bad input
+gets a clear message and exit code before anything is written."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks._common import golden_shaped_rows
+from gates.metrics.base import get_metric
+from gates.scoring import metric_case, score_batches
+from gates.spark import SparkSettings, SparkUnavailable, java_version, score_on_spark, spark_session
+from ragate_core.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("faithfulness", "answer_relevancy", "toxicity", "pii")
+N_CASES = 300
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["sh", "-c", "command -v java"], capture_output=True).returncode != 0,
+    reason="no Java on this machine (scripts/bootstrap installs openjdk-17-jre-headless as root)",
+)
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    warehouse = tmp_path_factory.mktemp("warehouse")  # tables written by the tests go here
+    settings = SparkSettings(master="local[2]", conf={"spark.sql.warehouse.dir": str(warehouse)})
+    session = spark_session(settings)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory) -> tuple[Path, list[dict]]:
+    data = golden_shaped_rows(N_CASES)
+    path = tmp_path_factory.mktemp("spark") / "answers.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in data))
+    return path, data
+
+
+def test_spark_scores_equal_the_local_scores(spark, rows, tmp_path) -> None:
+    path, data = rows
+    output = tmp_path / "scored.jsonl"
+    count, unscored = score_on_spark(str(path), str(output), METRICS, SparkSettings(master="local[2]"))
+    assert count == N_CASES
+    scored = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["id"] for r in scored] == [r["id"] for r in data]  # ids kept, input order
+    cases = [metric_case(r) for r in data]
+    for name in METRICS:
+        local = score_batches(get_metric(name), cases)
+        for row, expected in zip(scored, local):
+            got = row["scores"][name]
+            if expected.value is None:
+                assert got is None, (name, row["id"])
+            else:
+                assert got == pytest.approx(expected.value, abs=1e-9), (name, row["id"])
+            assert row["reasons"][name] == expected.reason, (name, row["id"])
+    assert unscored == sum(s.value is None for n in METRICS for s in score_batches(get_metric(n), cases))
+
+
+def test_parquet_and_table_round_trip(spark, rows, tmp_path) -> None:
+    _, data = rows
+    source = tmp_path / "in.parquet"
+    spark.createDataFrame(data[:40]).write.parquet(str(source))
+    out = tmp_path / "out.parquet"
+    count, _ = score_on_spark(str(source), str(out), ("toxicity",), SparkSettings(master="local[2]"))
+    assert count == 40
+    back = spark.read.parquet(str(out)).toPandas()
+    assert sorted(back["id"]) == sorted(r["id"] for r in data[:40])
+    assert back["score__toxicity"].notna().all()
+
+    spark.read.parquet(str(out)).write.saveAsTable("ragate_scored_in")
+    count, _ = score_on_spark("ragate_scored_in", "ragate_scored_out", ("pii",), SparkSettings())
+    assert count == 40
+    assert spark.table("ragate_scored_out").count() == 40
+    with pytest.raises(UsageError, match="ragate_scored_out"):
+        score_on_spark("ragate_scored_in", "ragate_scored_out", ("pii",), SparkSettings())
+
+
+def test_missing_table_and_missing_columns_are_usage_errors(spark, tmp_path) -> None:
+    with pytest.raises(UsageError, match="no such table"):
+        score_on_spark("no_such_table_here", str(tmp_path / "o.jsonl"), ("pii",), SparkSettings())
+    bad = tmp_path / "bad.parquet"
+    spark.createDataFrame([{"id": "1", "question": "q"}]).write.parquet(str(bad))
+    output = tmp_path / "never.jsonl"
+    with pytest.raises(UsageError, match=r"missing column\(s\) answer, contexts"):
+        score_on_spark(str(bad), str(output), ("pii",), SparkSettings())
+    assert not output.exists()
+
+
+def test_existing_parquet_output_is_refused_before_any_work(tmp_path) -> None:
+    existing = tmp_path / "out.parquet"
+    existing.mkdir()
+    with pytest.raises(UsageError, match="exists already"):
+        score_on_spark("whatever_table", str(existing), ("pii",), SparkSettings())
+
+
+def test_no_java_or_an_old_one_is_a_clear_usage_error(tmp_path) -> None:
+    with pytest.raises(UsageError, match=r"Java 17\+"):
+        java_version(str(tmp_path / "no-java-here"))
+    fake_java = tmp_path / "fake-java-11"  # a fake JVM: only prints an old version
+    fake_java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
+    fake_java.chmod(0o755)
+    with pytest.raises(UsageError, match="is Java 11"):
+        java_version(str(fake_java))
+    assert java_version() >= 17
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_master_exits_1_and_writes_nothing(rows, tmp_path) -> None:
+    path, _ = rows
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(SparkUnavailable, match="not reachable"):
+        spark_session(SparkSettings(master=f"spark://127.0.0.1:{_free_port()}"))
+    result = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "score", "--engine", "spark", "--spark-master",
+         f"spark://127.0.0.1:{_free_port()}", "--metrics", "pii",
+         "--input", str(path), "--output", str(output)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "not reachable" in result.stderr and "Traceback" not in result.stderr
+    assert not output.exists()
+
+
+def test_cli_table_name_without_spark_is_a_usage_error(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "score", "--metrics", "pii", "--input", "some_table",
+         "--output", str(tmp_path / "o.jsonl")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "needs --engine spark" in result.stderr and "Traceback" not in result.stderr
