@@ -1,0 +1,423 @@
+"""``ragate serve`` for real: a subprocess on loopback tracing into a real ``mlflow server``.
+
+The chain is a fake (``FakeEchoChain``, written into the temporary project): it answers at
+once through a two-step LangChain runnable, with contexts, sources and token counts, so
+the test measures the service and its tracing, not a model. Also: feedback read back as
+MLflow assessments and exported as regression cases, bad input refused with the field
+named and nothing stored, and no raw personal data anywhere in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+FAKE_CHAIN = '''
+"""A fake chain for tests/test_serve.py: echoes the question, instantly."""
+from langchain_core.runnables import RunnableLambda
+
+CONTEXT = "Refunds are paid within 14 days of the request."
+
+
+class FakeEchoChain:
+    def __init__(self):
+        retrieve = RunnableLambda(lambda q: {"question": q, "contexts": [CONTEXT]})
+        generate = RunnableLambda(
+            lambda s: {
+                "answer": "You asked: " + s["question"],
+                "contexts": s["contexts"],
+                "sources": ["refunds.md"],
+                "prompt_tokens": 40 + len(s["question"].split()),
+                "completion_tokens": 12,
+            }
+        )
+        self.runnable = retrieve | generate
+
+    def invoke(self, question):
+        return self.runnable.invoke(question)
+
+
+def build():
+    return FakeEchoChain()
+'''
+# Fictional personal data: must never reach the store raw.
+PII = {
+    "name": "Margarethe Vollenweider",
+    "email": "m.vollenweider@example.org",
+    "phone": "+41 44 668 18 00",
+}
+PII_QUESTION = f"Hi, I am {PII['name']}, mail {PII['email']} or call {PII['phone']}: when is my refund paid?"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, what: str, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, f"{what} exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"{what} did not become healthy"
+        time.sleep(0.5)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real ``mlflow server`` on loopback: ``(url, its folder)``."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server, "mlflow server")
+        yield url, folder
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, mlflow_server: tuple[str, Path]) -> dict:
+    """A team's project whose configured chain is the fake, and the environment to run in it."""
+    root = tmp_path_factory.mktemp("team")
+    (root / "pyproject.toml").write_text(
+        '[tool.ragate]\n[tool.ragate.gates]\nchain = "fake_serve_chain:build"\n', encoding="utf-8"
+    )
+    (root / "fake_serve_chain.py").write_text(FAKE_CHAIN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "MLFLOW_TRACKING_URI": mlflow_server[0],
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+    }
+    return {"root": root, "env": env}
+
+
+@pytest.fixture(scope="module")
+def service(project: dict) -> Iterator[str]:
+    """``ragate serve`` on a free loopback port, stopped afterwards."""
+    port = _free_port()
+    log = project["root"] / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "ragate"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project["root"],
+            env=project["env"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, f"ragate serve (log: {log})")
+        yield url
+    finally:
+        _stop(process)
+
+
+def _client(mlflow_url: str):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_url)
+    return MlflowClient(tracking_uri=mlflow_url)
+
+
+def _trace_ids(mlflow_url: str) -> set[str]:
+    import mlflow
+
+    client = _client(mlflow_url)
+    experiment = client.get_experiment_by_name("ragate-serve")
+    if experiment is None:
+        return set()
+    traces = mlflow.search_traces(
+        locations=[experiment.experiment_id], return_type="list", include_spans=False
+    )
+    return {t.info.trace_id for t in traces}
+
+
+def _wait_for_traces(mlflow_url: str, expected: set[str], timeout: float = 120) -> set[str]:
+    # The service logs traces asynchronously: they land shortly after the answers.
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = _trace_ids(mlflow_url)
+        if expected <= stored or time.monotonic() > deadline:
+            return stored
+        time.sleep(1)
+
+
+def test_health_names_the_configured_chain(service: str) -> None:
+    import httpx
+
+    health = httpx.get(f"{service}/health", timeout=10).json()
+    assert health == {
+        "status": "ok",
+        "chain": "fake_serve_chain:build",
+        "tracing": True,
+        "experiment": "ragate-serve",
+        "steps_traced": True,
+    }
+
+
+def test_200_requests_from_8_clients_are_all_answered_and_traced(
+    service: str, mlflow_server: tuple[str, Path]
+) -> None:
+    import httpx
+
+    before = _trace_ids(mlflow_server[0])
+    questions = [f"How long does refund number {i} take?" for i in range(200)]
+    answers: dict[int, dict] = {}
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=service, timeout=60) as http:
+            for i in range(worker, len(questions), 8):
+                try:
+                    response = http.post("/ask", json={"question": questions[i]})
+                    response.raise_for_status()
+                    with lock:
+                        answers[i] = response.json()
+                except httpx.HTTPError as exc:
+                    with lock:
+                        failures.append(f"{i}: {exc!r}")
+
+    threads = [threading.Thread(target=client, args=(w,), daemon=True) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads), "the load test did not finish in 10 minutes"
+    assert failures == []
+    assert sorted(answers) == list(range(200))  # no request lost
+    for i, body in answers.items():
+        assert body["answer"] == "You asked: " + questions[i]
+        assert body["sources"] == ["refunds.md"] and body["blocked"] is False
+    ids = {body["trace_id"] for body in answers.values()}
+    assert len(ids) == 200
+    stored = _wait_for_traces(mlflow_server[0], ids)
+    assert ids <= stored and len(stored - before) == 200  # every trace stored, once
+
+    # One trace in full: the masked question, the chain's steps, token counts and latency.
+    trace = _client(mlflow_server[0]).get_trace(answers[7]["trace_id"])
+    root = next(s for s in trace.data.spans if s.parent_id is None)
+    assert root.name == "ask" and root.inputs == {"question": questions[7]}
+    assert root.outputs["contexts"] == ["Refunds are paid within 14 days of the request."]
+    assert root.get_attribute("mlflow.chat.tokenUsage") == {
+        "input_tokens": 47,  # 40 + the question's 7 words
+        "output_tokens": 12,
+        "total_tokens": 59,
+    }
+    assert root.get_attribute("ragate.latency_ms") >= 0
+    assert len(trace.data.spans) >= 3  # ask + the runnable's two steps (+ the sequence)
+
+
+def _post(service: str, path: str, **kwargs):
+    import httpx
+
+    return httpx.post(f"{service}{path}", timeout=60, **kwargs)
+
+
+def test_feedback_is_recorded_on_the_trace_and_exported_masked(
+    service: str, project: dict, mlflow_server: tuple[str, Path]
+) -> None:
+    down = _post(service, "/ask", json={"question": PII_QUESTION}).json()
+    # The same question again, other case, spacing and punctuation: one regression case.
+    # (The name keeps its case: the masker misses an upper-case name, see the xfail below.)
+    rephrased = " " + PII_QUESTION.replace("when is", "WHEN  IS").replace("?", " ?!")
+    again = _post(service, "/ask", json={"question": rephrased}).json()
+    up = _post(service, "/ask", json={"question": "Can I pay by invoice?"}).json()
+    rated = _post(
+        service,
+        "/feedback",
+        json={
+            "trace_id": down["trace_id"],
+            "rating": "down",
+            "correction": f"Please refund {PII['name']}.",
+            "comment": f"wrong, write to {PII['email']}",
+        },
+    )
+    assert rated.status_code == 200, rated.text
+    assert len(rated.json()["assessment_ids"]) == 2
+    assert (
+        _post(service, "/feedback", json={"trace_id": again["trace_id"], "rating": "down"}).status_code == 200
+    )
+    assert _post(service, "/feedback", json={"trace_id": up["trace_id"], "rating": "up"}).status_code == 200
+
+    assessments = _client(mlflow_server[0]).get_trace(down["trace_id"]).info.assessments
+    by_name = {a.name: a for a in assessments}
+    assert by_name["user_rating"].value is False
+    assert by_name["user_rating"].source.source_type == "HUMAN"
+    assert by_name["expected_response"].value == "Please refund <PERSON>."
+    assert PII["email"] not in (by_name["user_rating"].rationale or "")
+
+    export = [str(BIN / "ragate"), "feedback", "export", "--since", "1d"]
+    output = project["root"] / "datasets" / "regression" / "feedback.jsonl"
+    reviewed = subprocess.run(
+        [*export, "--review"], cwd=project["root"], env=project["env"], capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert reviewed.returncode == 0, reviewed.stderr
+    assert "nothing written (add --yes" in reviewed.stdout and not output.exists()
+    assert "Please refund <PERSON>." in reviewed.stdout
+
+    written = subprocess.run(
+        export, cwd=project["root"], env=project["env"], capture_output=True, text=True, timeout=300
+    )
+    assert written.returncode == 0, written.stderr
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 1, rows  # the two phrasings of one question: one case; "up" is not a case
+    row = rows[0]
+    assert row["ground_truth"] == "Please refund <PERSON>."
+    assert "<PERSON>" in row["question"] and "<EMAIL_ADDRESS>" in row["question"]
+    assert row["tags"][:2] == ["feedback", "rating:down"]
+    assert f"trace:{down['trace_id']}" in row["tags"]
+    assert any(t.startswith("date:20") for t in row["tags"])
+
+    # Exporting again adds nothing (deduplicated against the file).
+    again_run = subprocess.run(
+        export, cwd=project["root"], env=project["env"], capture_output=True, text=True, timeout=300
+    )
+    assert again_run.returncode == 0 and "nothing written" in again_run.stdout
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 1
+
+    # No raw personal data anywhere the store keeps things (database and artifacts).
+    _wait_for_traces(mlflow_server[0], {down["trace_id"], again["trace_id"]})
+    folder = mlflow_server[1]
+    stored = [p for p in folder.rglob("*") if p.is_file()]
+    assert any(p.name == "server.db" for p in stored)
+    for path in [*stored, output]:
+        data = path.read_bytes()
+        for kind, value in PII.items():
+            for form in (value, value.upper()):
+                assert form.encode() not in data, f"raw {kind} in {path}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("/ask", {}, 422, "question"),
+        ("/ask", {"question": "   "}, 422, "question"),
+        ("/ask", {"question": "x", "user": "me"}, 422, "user"),
+        ("/feedback", {"trace_id": "tr-0000000000000000000000000000dead", "rating": "down"}, 404, "trace_id"),
+        ("/feedback", {"trace_id": "TRACE", "rating": "meh"}, 422, "rating"),
+        ("/feedback", {"rating": "up"}, 422, "trace_id"),
+        ("/ask", "not json", 400, "body"),
+        ("/feedback", {"trace_id": "TRACE", "rating": "down", "comment": "x" * 17000}, 413, "body"),
+        ("/ask", {"question": "y" * 20000}, 413, "body"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
+    service: str, mlflow_server: tuple[str, Path], path: str, body: object, status: int, field: str
+) -> None:
+    known = _post(service, "/ask", json={"question": "Where do I find my invoices?"}).json()["trace_id"]
+    _wait_for_traces(mlflow_server[0], {known})
+    before = _trace_ids(mlflow_server[0])
+    if isinstance(body, dict) and body.get("trace_id") == "TRACE":
+        body = {**body, "trace_id": known}  # a real trace: a bad rating must not touch it
+    kwargs = {"content": body} if isinstance(body, str) else {"json": body}
+    response = _post(service, path, **kwargs)
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert error["field"] == field
+    assert field in error["error"] or field == "body"
+    assert _trace_ids(mlflow_server[0]) == before
+    assert not _client(mlflow_server[0]).get_trace(known).info.assessments
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ragate_core.pii (names via spaCy NER) misses these names: a served question or "
+    "correction written like this would reach the trace store raw; fix belongs in the masker",
+)
+@pytest.mark.parametrize(
+    "text",
+    [f"Within 14 days, {PII['name']}.", PII_QUESTION.upper()],
+)
+def test_known_masker_misses_on_names(text: str) -> None:
+    from gates.serve import mask
+
+    assert PII["name"].upper() not in mask(text).upper()
+
+
+class FakeBrokenChain:
+    """A fake chain that fails, quoting the question in its error (as real errors may)."""
+
+    def invoke(self, question: str) -> None:
+        raise ValueError("cannot answer: " + question)
+
+
+def test_a_failing_chain_is_a_500_with_a_trace_and_nothing_raw_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    from starlette.testclient import TestClient
+
+    from gates.serve import create_app
+
+    # The project's default store; set here so mlflow's export of it is undone afterwards.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / '.ragate' / 'mlflow.db'}")
+    (tmp_path / ".ragate").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[tool.ragate]\n", encoding="utf-8")
+    try:
+        with TestClient(create_app(FakeBrokenChain(), root=tmp_path)) as http:
+            response = http.post("/ask", json={"question": f"Mail {PII['email']} please"})
+    finally:
+        mlflow.tracing.configure(span_processors=[])  # the service's masking processor is global
+    assert response.status_code == 500
+    assert response.json()["error"] == "the chain failed: ValueError"
+    trace = mlflow.get_trace(response.json()["trace_id"])
+    assert trace.info.state == "ERROR"
+    assert "<EMAIL_ADDRESS>" in trace.data.spans[0].attributes["ragate.error"]
+    for path in (tmp_path / ".ragate").rglob("*"):
+        if path.is_file():
+            assert PII["email"].encode() not in path.read_bytes(), path
