@@ -160,7 +160,7 @@ def startup_cost(repeats: int = 5) -> dict[str, float]:
 def metric_throughput() -> dict[str, float]:
     from gates.calibrate import FILES, CalibrationRow
     from gates.metrics.base import get_metric
-    from rag.jsonl import read_jsonl
+    from ragate_core.jsonl import read_jsonl
 
     out = {}
     for name, file in FILES.items():

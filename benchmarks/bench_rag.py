@@ -23,8 +23,8 @@ def main() -> None:
 
     from rag.chain import RagChain
     from rag.config import load_config
-    from rag.embeddings import default_embeddings
     from rag.ingest import ingest, load_corpus, open_store
+    from ragate_core.embeddings import default_embeddings
 
     default_embeddings().encode(["warm up"])  # model load is not ingest throughput
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gates import ENVIRONMENTS
-from rag.errors import UsageError
+from ragate_core.errors import UsageError
 
 EXIT_USAGE = 2
 
@@ -26,22 +26,73 @@ def _existing_file(value: str) -> Path:
     return path
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.config import load_config
-    from rag.ingest import ingest
+def _input_spec(value: str) -> Path | str:
+    """A file (which must exist), or a bare name: a table in the Spark catalog (``--engine spark``)."""
+    from gates.spark import FILE_SUFFIXES
 
-    config = load_config()
-    corpus = args.corpus or config.path(config.corpus_dir)
-    stats = ingest(config, corpus_dir=corpus)
-    print(f"ingested {corpus}: {stats.summary()}")
+    path = Path(value)
+    if path.is_file():
+        return path
+    if "/" in value or value.lower().endswith(FILE_SUFFIXES) or path.exists():
+        raise argparse.ArgumentTypeError(f"{value}: no such file")
+    return value
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """``--output`` must be a new or replaceable file, never the input: checked before any work."""
+    output, source = args.output, args.input
+    if output is None:
+        return
+    if output.is_dir():
+        raise UsageError(
+            f"--output {output}: is a directory; give a file path (for example {output}/out.jsonl)"
+        )
+    if source is not None and output.resolve() == source.resolve():
+        raise UsageError(f"--output {output}: is the --input file; write the results to another file")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise UsageError(f"--output {output}: {output.parent} is not a directory")
+
+
+def _require_rows(rows: list, path: Path) -> None:
+    if not rows:
+        raise UsageError(f"{path}: no rows (the file is empty or holds only blank lines)")
+
+
+def _configured_chain() -> tuple[object, str]:
+    """The chain the gates would judge: ``[tool.ragate.gates] chain``, built by its factory."""
+    from gates.chain import configured_chain_factory, configured_chain_spec
+    from ragate_core.project import find_project_root
+
+    root = find_project_root()
+    return configured_chain_factory(root)(), configured_chain_spec(root)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Bring the configured chain up to date (``chain.prepare()``; for ragate's chain: the index)."""
+    import inspect
+
+    chain, spec = _configured_chain()
+    prepare = getattr(chain, "prepare", None)
+    if prepare is None:
+        print(f"{spec}: the chain has no prepare(); nothing to ingest")
+        return 0
+    if args.corpus is not None:
+        if "corpus_dir" not in inspect.signature(prepare).parameters:
+            raise UsageError(
+                f"--corpus: the chain {spec} takes no corpus folder (its prepare() has no corpus_dir)"
+            )
+        fingerprint = prepare(corpus_dir=args.corpus)
+    else:
+        fingerprint = prepare()
+    # A chain may say what preparing did (ragate's: the ingest statistics).
+    print(getattr(chain, "prepare_summary", None) or f"prepared {spec}: {fingerprint}")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from gates.chain import Answer
     from gates.schema import QuestionRow
-    from rag.chain import build_chain
-    from rag.config import load_config
-    from rag.jsonl import read_jsonl, write_jsonl
+    from ragate_core.jsonl import read_jsonl, write_jsonl
 
     if (args.input is None) == (args.question is None):
         raise UsageError(
@@ -51,17 +102,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise UsageError("ragate ask --input: --output FILE.jsonl is required in batch mode")
     if args.output is not None and args.input is None:
         raise UsageError("ragate ask --output: only valid with --input FILE.jsonl")
+    _check_output(args)
     # Validate all input before the model loads, so a bad line fails in milliseconds.
     rows = read_jsonl(args.input, QuestionRow) if args.input else []
-    chain = build_chain(load_config())
-    # Fix (tests/test_cli.py): an index that was never built made every answer "I don't
-    # know" with no hint of why; say what to run instead.
-    collection = getattr(chain.store, "_collection", None)
-    if collection is not None and collection.count() == 0:
-        index_dir = chain.config.path(chain.config.index_dir)
-        raise UsageError(f"{index_dir}: the index is empty; run `ragate ingest` first")
+    if args.input is not None:
+        _require_rows(rows, args.input)
+    chain, _ = _configured_chain()
+    # A chain that is not ready (ragate's: an index never built) raises UsageError saying
+    # what to run.
     if args.question is not None:
-        result = chain.invoke(args.question)
+        result = Answer.of(chain.invoke(args.question))
         print(result.answer)
         if result.sources:
             print("\nsources: " + ", ".join(dict.fromkeys(result.sources)))
@@ -71,16 +121,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from gates.engine import mask_text
+
     out = []
     for row in tqdm(rows, desc="ask", unit="q", file=sys.stderr, disable=None):
-        result = chain.invoke(row.question)
+        result = Answer.of(chain.invoke(row.question))
         out.append(
             {
                 "id": row.id,
-                "question": result.question,  # as the rails masked it: no PII leaves in a file
+                # Masked as the input rail masks it (names too): no PII leaves in a file.
+                "question": mask_text(row.question, names=True),
                 "answer": result.answer,
-                "contexts": result.contexts,
-                "sources": result.sources,
+                "contexts": list(result.contexts),
+                "sources": list(result.sources),
                 "latency_ms": result.latency_ms,
                 "prompt_tokens": result.prompt_tokens,
                 "completion_tokens": result.completion_tokens,
@@ -108,26 +161,22 @@ def _metric_list(value: str) -> list[str]:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score existing answers without generating (``ragate score``)."""
-    from gates.metrics.base import MetricCase, get_metric
+    if args.engine == "spark":
+        return _score_on_spark(args)
+    if isinstance(args.input, str):
+        raise UsageError(f"--input {args.input}: no such file (a table name needs --engine spark)")
+    from gates.metrics.base import get_metric
     from gates.schema import AnswerRow
-    from rag.jsonl import read_jsonl, write_jsonl
+    from gates.scoring import metric_case, score_batches
+    from ragate_core.jsonl import write_jsonl
+    from ragate_core.tables import read_rows
 
-    rows = read_jsonl(args.input, AnswerRow)
-    cases = [
-        MetricCase(
-            id=r.id,
-            question=r.question,
-            answer=r.answer,
-            contexts=tuple(r.contexts),
-            ground_truth=r.ground_truth,
-            answerable=r.answerable
-            if r.answerable is not None
-            else (bool(r.source_ids) if r.source_ids is not None else None),
-            latency_ms=r.latency_ms,
-        )
-        for r in rows
-    ]
-    scores = {name: get_metric(name).score_batch(cases) for name in args.metrics}
+    _check_output(args)
+    rows = read_rows(args.input, AnswerRow)  # .jsonl, .csv or .parquet
+    _require_rows(rows, args.input)
+    # Every field MetricCase reads (ground_truth, answerable, source_ids, sources, ...).
+    cases = [metric_case(r.model_dump()) for r in rows]
+    scores = {name: score_batches(get_metric(name), cases) for name in args.metrics}
     out = []
     for i, row in enumerate(rows):
         data = row.model_dump(exclude_unset=True)
@@ -135,7 +184,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         data["reasons"] = {name: scores[name][i].reason for name in args.metrics}
         out.append(data)
     write_jsonl(args.output, out)
-    unscored = sum(v is None for row in out for v in row["scores"].values())
+    # A case outside a metric's scope (retrieval metrics on an unanswerable case) is not an error.
+    unscored = sum(
+        s.value is None and not s.details.get("not_applicable") for v in scores.values() for s in v
+    )
     print(
         f"scored {len(out)} rows with {', '.join(args.metrics)} -> {args.output} ({unscored} unscored)",
         file=sys.stderr,
@@ -143,51 +195,46 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if unscored else 0
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Measure each metric on the labeled calibration data (``ragate calibrate``)."""
-    import json
+def _score_on_spark(args: argparse.Namespace) -> int:
+    """``ragate score --engine spark``: the same scores, computed on a Spark session."""
+    from gates.spark import SparkSettings, score_on_spark
+    from ragate_core.project import find_project_root
 
-    from gates.calibrate import FILES, calibrate_metric
-    from gates.profile import load_profile
-    from rag.config import find_project_root
-    from rag.jsonl import write_text
-
-    root = find_project_root()
-    profile = load_profile(args.gate_env, root)
-    data_dir = args.data or root / "datasets" / "calibration"
-    results = []
+    if str(args.output) == str(args.input):
+        raise UsageError(f"--output {args.output}: is the --input; write the results elsewhere")
+    settings = SparkSettings.from_project(find_project_root(), master=args.spark_master)
+    rows, unscored = score_on_spark(str(args.input), str(args.output), args.metrics, settings)
     print(
-        f"{'metric':<18} {'n':>4} {'viol.':>5} {'AUROC':>6} {'thr':>5} {'prec.':>6} {'recall':>6} {'FPR':>6}"
+        f"scored {rows} rows with {', '.join(args.metrics)} on Spark ({settings.resolved_master}) "
+        f"-> {args.output} ({unscored} unscored)",
+        file=sys.stderr,
     )
-    for name in args.metrics:
-        gate = profile.metrics.get(name)
-        threshold = gate.threshold if gate else None
-        cal = calibrate_metric(name, data_dir / FILES[name], threshold)
-        results.append(cal.to_dict())
-        print(
-            f"{name:<18} {cal.n:>4} {cal.n_violations:>5} {cal.auroc:>6.3f} {cal.threshold:>5.2f} "
-            f"{cal.precision:>6.3f} {cal.recall:>6.3f} {cal.false_positive_rate:>6.3f}"
-            + (f"  ({cal.unscored} unscored)" if cal.unscored else "")
-        )
-    write_text(args.output, json.dumps({"profile": args.gate_env, "metrics": results}, indent=2) + "\n")
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+    return 1 if unscored else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Measure each metric on the labeled calibration data (``ragate calibrate``); with
+    ``--suggest`` suggest thresholds, with ``--fit`` refit the faithfulness combiner."""
+    from gates.calibrate import run
+
+    return run(args)
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """Move an alias onto this chain version, only if its gate run passed."""
-    from gates.engine import chain_version, configured_chain_factory
+    from gates.chain import chain_version
     from gates.tracking import promote
-    from rag.config import find_project_root
+    from ragate_core.project import find_project_root
 
-    root = find_project_root()
-    print(promote(root, args.to, chain_version(configured_chain_factory(root)())))
+    chain, spec = _configured_chain()
+    # The same identity the gate run recorded: the chain's version and its factory's import string.
+    print(promote(find_project_root(), args.to, chain_version(chain, spec)))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from gates.tracking import rollback
-    from rag.config import find_project_root
+    from ragate_core.project import find_project_root
 
     print(rollback(find_project_root()))
     return 0
@@ -195,7 +242,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from gates.tracking import history
-    from rag.config import find_project_root
+    from ragate_core.project import find_project_root
 
     rows = history(find_project_root())
     print(f"{'version':>7}  {'aliases':<18} {'chain':<16}  ci     staging prod   description")
@@ -240,14 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--input",
-        type=_existing_file,
+        type=_input_spec,
         required=True,
-        metavar="FILE.jsonl",
-        help="rows: id, question, answer, contexts",
+        metavar="FILE",
+        help="rows: id, question, answer, contexts (.jsonl, .csv or .parquet; with --engine spark also "
+        "a table name)",
     )
     p.add_argument(
-        "--output", type=Path, required=True, metavar="FILE.jsonl", help="input rows plus scores and reasons"
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE.jsonl",
+        help="input rows plus scores and reasons (with --engine spark also .parquet or a new table name)",
     )
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this process (default); spark: a Spark session ([tool.ragate.spark], default local[N])",
+    )
+    p.add_argument("--spark-master", metavar="URL", help="Spark master, e.g. local[2] or spark://host:7077")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("calibrate", help="AUROC, precision and recall of each metric on labeled data")
@@ -259,6 +318,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=Path, metavar="DIR", help="calibration folder (default: datasets/calibration)"
     )
     p.add_argument("--output", type=Path, default=Path("reports/calibration.json"), metavar="FILE.json")
+    p.add_argument(
+        "--split",
+        choices=["all", "train", "validation"],
+        default="all",
+        help="split of each labeled file to report (default: all = train and validation apart)",
+    )
+    p.add_argument(
+        "--judge",
+        choices=["offline", "llm"],
+        default="offline",
+        help="measure the offline metrics or their LLM-judge tier; exit 2 when no judge answers",
+    )
+    p.add_argument(
+        "--suggest",
+        action="store_true",
+        help="print the per-case threshold whose false pass rate on the validation split is <= --target",
+    )
+    p.add_argument(
+        "--target",
+        type=float,
+        default=0.05,
+        metavar="RATE",
+        help="false pass rate for --suggest (default 0.05)",
+    )
+    p.add_argument("--fit", action="store_true", help="refit the faithfulness combiner on the train splits")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(
@@ -278,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("history", help="registered chain versions, their aliases and gate verdicts")
     p.set_defaults(func=cmd_history)
+    from gates.init import add_init_parser  # `ragate init` (gates/init.py)
+
+    add_init_parser(sub)
+    from gates.feedback import add_feedback_parser  # `ragate feedback export` (gates/feedback.py)
+    from gates.serve import add_serve_parser  # `ragate serve` (gates/serve.py)
+
+    add_serve_parser(sub)
+    add_feedback_parser(sub)
+    from gates.monitor import add_monitor_parser  # `ragate monitor` (gates/monitor.py)
+
+    add_monitor_parser(sub)
     return parser
 
 
@@ -290,9 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ragate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
+        from gates.spark import SparkUnavailable
         from gates.tracking import TrackingError
 
-        if not isinstance(exc, TrackingError):
+        if not isinstance(exc, TrackingError | SparkUnavailable):
             raise
         print(f"ragate {args.command}: error: {exc}", file=sys.stderr)
         return 1
