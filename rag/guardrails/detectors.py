@@ -42,7 +42,7 @@ THRESHOLDS = {"injection": 0.5, "data_request": 0.5, "toxic_input": 0.5, "toxic_
 # A sentence shorter than this is judged only as part of its message.
 MIN_PIECE_WORDS = 3
 # The rails whose prototype score counts only on English pieces of MIN_PIECE_WORDS or more.
-EMBEDDER_NEEDS_ENGLISH = frozenset({"injection", "data_request"})
+EMBEDDER_NEEDS_ENGLISH = frozenset({"injection", "data_request", "toxic_input"})
 
 
 # ---------------------------------------------------------------------------------------
