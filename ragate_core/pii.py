@@ -1240,7 +1240,21 @@ def find_scored_pii(text: str) -> list[ScoredSpan]:
         key = (entity, start, end)
         if key not in spans or spans[key].score < p:
             spans[key] = ScoredSpan(entity, start, end, p, text[start:end])
-    return sorted(spans.values(), key=lambda s: (s.start, -s.end, s.entity_type))
+    kept = sorted(spans.values(), key=lambda s: (s.start, -s.end, s.entity_type))
+    # A span inside a longer, at least as probable one of the same kind (a card's first 15
+    # digits that happen to pass Luhn too) is part of that finding, not a second one.
+    return [s for s in kept if not any(_contains(o, s) for o in kept)]
+
+
+def _contains(outer: ScoredSpan, inner: ScoredSpan) -> bool:
+    return (
+        outer is not inner
+        and outer.entity_type == inner.entity_type
+        and outer.start <= inner.start
+        and inner.end <= outer.end
+        and outer.end - outer.start > inner.end - inner.start
+        and outer.score >= inner.score
+    )
 
 
 def merged_by_score(spans: Sequence[ScoredSpan]) -> list[tuple[int, int, ScoredSpan]]:
