@@ -28,11 +28,11 @@ def _existing_file(value: str) -> Path:
 
 def _input_spec(value: str) -> Path | str:
     """A file (which must exist), or a bare name: a table in the Spark catalog (``--engine spark``)."""
-    from gates.spark import FILE_SUFFIXES
-
     path = Path(value)
     if path.is_file():
         return path
+    from gates.spark import FILE_SUFFIXES  # only now: Spark's module is not light
+
     if "/" in value or value.lower().endswith(FILE_SUFFIXES) or path.exists():
         raise argparse.ArgumentTypeError(f"{value}: no such file")
     return value
@@ -124,8 +124,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from gates.engine import mask_text
 
     out = []
+    failed: list[tuple[str, str]] = []
     for row in tqdm(rows, desc="ask", unit="q", file=sys.stderr, disable=None):
-        result = Answer.of(chain.invoke(row.question))
+        try:
+            result = Answer.of(chain.invoke(row.question))
+        except UsageError:
+            raise  # the chain is not ready (no index...): nothing to write
+        except Exception as exc:  # one question's failure (a rail's timeout...) loses no other answer
+            failed.append((row.id, mask_text(f"{type(exc).__name__}: {exc}", names=True)))
+            continue
         out.append(
             {
                 "id": row.id,
@@ -143,6 +150,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
         )
     write_jsonl(args.output, out)
     print(f"wrote {len(out)} answers to {args.output}", file=sys.stderr)
+    if failed:
+        # Failed questions are left out of the output (an answer row needs an answer) and
+        # named here; the exit status says the batch is incomplete, as `ragate score` does.
+        print(f"{len(failed)} of {len(rows)} questions failed, not in the output:", file=sys.stderr)
+        for case_id, why in failed:
+            print(f"  {case_id}: {why}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -255,7 +269,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``ragate`` parser; ``only`` (a command's name) leaves out the other commands that
+    live in their own modules."""
     parser = argparse.ArgumentParser(
         prog="ragate",
         description="ragate: a quality gate for RAG chatbots (offline, pytest-centric).",
@@ -362,22 +378,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("history", help="registered chain versions, their aliases and gate verdicts")
     p.set_defaults(func=cmd_history)
-    from gates.init import add_init_parser  # `ragate init` (gates/init.py)
+    for name, (module, adder) in PLUGGED_COMMANDS.items():
+        if only is None or only == name:
+            import importlib
 
-    add_init_parser(sub)
-    from gates.feedback import add_feedback_parser  # `ragate feedback export` (gates/feedback.py)
-    from gates.serve import add_serve_parser  # `ragate serve` (gates/serve.py)
-
-    add_serve_parser(sub)
-    add_feedback_parser(sub)
-    from gates.monitor import add_monitor_parser  # `ragate monitor` (gates/monitor.py)
-
-    add_monitor_parser(sub)
+            getattr(importlib.import_module(module), adder)(sub)
     return parser
 
 
+# Commands whose parsers live in their own modules, imported only when the command is asked
+# for (or for --help): `ragate score` does not pay for `ragate serve`'s imports.
+PLUGGED_COMMANDS = {
+    "init": ("gates.init", "add_init_parser"),
+    "serve": ("gates.serve", "add_serve_parser"),
+    "feedback": ("gates.feedback", "add_feedback_parser"),
+    "monitor": ("gates.monitor", "add_monitor_parser"),
+}
+BUILTIN_COMMANDS = ("ingest", "ask", "score", "calibrate", "promote", "rollback", "history")
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named on the line when it is known (so only its parser is built), else None."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in BUILTIN_COMMANDS or first in PLUGGED_COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

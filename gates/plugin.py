@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gates import ENVIRONMENTS
+from gates.spark import SparkUnavailable  # stdlib-only module: pytest starts as fast
 from ragate_core.errors import UsageError
 
 if TYPE_CHECKING:  # pydantic, yaml and numpy load only when gates run: pytest starts fast
@@ -60,6 +61,11 @@ class GateSession:
     report_paths: list[Path] = field(default_factory=list)
     report: Any = None  # the GateReport, built at session finish
     reporters: list[str] | None = None  # --gate-reports (None: gates.reporters.DEFAULT_REPORTERS)
+    engine: str | None = None  # --gate-engine (None: [tool.ragate.gates] engine, default local)
+    # Under pytest-xdist: the folder where workers hand each other their shares of the run
+    # (made by the controller, passed to each worker in its workerinput).
+    shard_dir: Path | None = None
+    cache: Any = None  # gates.cache.Cache or NoCache, opened on first use
     track: bool = True
     tracking: str = ""
     passed: bool | None = None
@@ -79,8 +85,31 @@ class GateSession:
         if self.case_list is None:
             from gates.engine import load_cases
 
-            self.case_list = load_cases(self.load_profile(), self.root)
+            try:
+                cache = self.open_cache()
+            except UsageError:  # a damaged cache: said once, where the run needs it (gate_run)
+                cache = None
+            self.case_list = load_cases(self.load_profile(), self.root, cache=cache)
         return self.case_list
+
+    def cache_dir(self) -> Path:
+        from ragate_core.project import tool_table
+
+        folder = Path(str(tool_table(self.root).get("cache_dir", ".ragate/cache")))
+        return folder if folder.is_absolute() else self.root / folder
+
+    def open_cache(self) -> Any:
+        """The generation/judgment cache (``NoCache`` under ``--gate-no-cache``)."""
+        if self.cache is None:
+            from gates.cache import Cache, NoCache
+
+            if self.use_cache:
+                folder = self.cache_dir()
+                folder.mkdir(parents=True, exist_ok=True)
+                self.cache = Cache(folder / "gates.sqlite")
+            else:
+                self.cache = NoCache()
+        return self.cache
 
 
 SESSION_KEY = pytest.StashKey[GateSession]()
@@ -90,6 +119,28 @@ def _gate_env(value: str) -> str:
     if value not in ENVIRONMENTS:
         raise pytest.UsageError(f"--gate-env: {value!r} is not one of {', '.join(ENVIRONMENTS)}")
     return value
+
+
+ENGINES = ("local", "spark")
+
+
+def _gate_engine(value: str) -> str:
+    if value not in ENGINES:
+        raise pytest.UsageError(f"--gate-engine: {value!r} is not one of {', '.join(ENGINES)}")
+    return value
+
+
+def _configured_engine(root: Path) -> str:
+    """``[tool.ragate.gates] engine`` (default local), checked where it is written."""
+    from ragate_core.project import tool_table
+
+    value = tool_table(root).get("gates", {}).get("engine", "local")
+    if value not in ENGINES:
+        raise UsageError(
+            f"{root / 'pyproject.toml'} [tool.ragate.gates] engine: {value!r} "
+            f"is not one of {', '.join(ENGINES)}"
+        )
+    return str(value)
 
 
 def _reporter_list(value: str) -> list[str]:
@@ -130,6 +181,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gate-no-cache", action="store_true", help="ignore and do not write the generation/judgment cache"
     )
     group.addoption(
+        "--gate-engine",
+        type=_gate_engine,
+        default=None,
+        help="where answers are generated and scored: local (default) or spark "
+        "(a Spark session from [tool.ragate.spark]; default: [tool.ragate.gates] engine)",
+    )
+    group.addoption(
         "--gate-no-track",
         action="store_true",
         help="do not log the run to MLflow (default: $MLFLOW_TRACKING_URI or .ragate/mlflow.db)",
@@ -139,6 +197,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _selects_gates(config: pytest.Config) -> bool:
     markexpr = config.getoption("markexpr", "") or ""
     return bool(re.search(r"(?<!not )\bgate\b", markexpr))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``pytest -m gate`` over the configured testpaths runs gate items only: a test module
+    that cannot hold one (its text has no ``mark.gate``, no ``gate_case``/``gate_metric``
+    fixture, no ``gates.suite`` and no star import) is not imported, so a warm gate run does
+    not pay for importing every unit test of the project. Named paths, and any other
+    ``-m``, are collected as pytest always does."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    markexpr = (config.getoption("markexpr", "") or "").strip()
+    if markexpr != "gate" or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return None
+    try:
+        text = collection_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    signs = ("mark.gate", "gate_case", "gate_metric", "gates.suite", "import *")
+    return None if any(sign in text for sign in signs) else True
 
 
 def _is_ragate_project(folder: Path) -> bool:
@@ -190,6 +267,7 @@ def pytest_configure(config: pytest.Config) -> None:
         else Path(config.invocation_params.dir) / report_dir,
         use_cache=not config.getoption("gate_no_cache"),
         track=not config.getoption("gate_no_track"),
+        engine=config.getoption("gate_engine"),
         reporters=config.getoption("gate_reports"),
         root=root,
     )
@@ -209,6 +287,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if problem and not is_worker:
             raise UsageError(problem)
         session.load_profile()  # validated at start: a bad profile stops the run at once
+        session.engine = session.engine or _configured_engine(session.root)  # H4: spark engine
         if not listing:
             session.load_cases()  # and so does a bad dataset row or a duplicate case id
     except UsageError as exc:
@@ -245,6 +324,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
     session = config.stash.get(SESSION_KEY, None)
+    if session is not None and session.shard_dir is not None and not hasattr(config, "workerinput"):
+        import shutil
+
+        shutil.rmtree(session.shard_dir, ignore_errors=True)
     if session is None or not session.intended or session.report_paths:
         return
     # No verdict was reached (a usage error, a collection error, nothing gated): the
@@ -310,21 +393,21 @@ def gate_run(request: pytest.FixtureRequest) -> Any:
                 "ragate: a usage error stopped the gate run (its message is in the ragate summary above)",
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
+        except SparkUnavailable as exc:  # H4: --gate-engine spark, master unreachable: fail, exit 1
+            session.stopped = str(exc)
+            pytest.exit(f"ragate: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
     return session.run
 
 
 def _compute_run(config: pytest.Config, session: GateSession) -> Any:
     from filelock import FileLock
 
-    from gates.cache import Cache, NoCache
     from gates.chain import configured_chain_factory, configured_chain_spec
     from gates.engine import GateEngine
-    from ragate_core.project import tool_table
 
-    cache_dir = Path(str(tool_table(session.root).get("cache_dir", ".ragate/cache")))
-    cache_dir = cache_dir if cache_dir.is_absolute() else session.root / cache_dir
+    cache_dir = session.cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = Cache(cache_dir / "gates.sqlite") if session.use_cache else NoCache()
+    cache = session.open_cache()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
 
@@ -343,10 +426,47 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
         progress,
         chain_spec=configured_chain_spec(session.root),
         cases=session.load_cases(),
+        engine=session.engine or _configured_engine(session.root),
     )
-    # Under xdist the first worker generates and fills the cache; the others wait and read it.
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get(SHARDS_INPUT):
+        from gates.engine import run_sharded
+
+        # Each worker answers and scores its share, then all read every share: no worker
+        # waits on a lock while another generates. Only preparing the chain (its index) is
+        # serialised, so two workers never build one index at once.
+        return run_sharded(
+            engine,
+            session.load_cases(),
+            Path(workerinput[SHARDS_INPUT]),
+            _worker_index(workerinput),
+            int(workerinput.get("workercount") or 1),
+            prepare_lock=FileLock(str(cache_dir / "prepare.lock")),
+        )
+    # Separate runs sharing one cache (two CI jobs) take turns; the second reads the first's answers.
     with FileLock(str(cache_dir / "gates.lock")):
         return engine.run()
+
+
+SHARDS_INPUT = "ragate_shards"
+
+
+def _worker_index(workerinput: dict[str, Any]) -> int:
+    digits = re.sub(r"\D", "", str(workerinput.get("workerid", "gw0")))
+    return int(digits or 0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist (controller): give every worker the folder where they share their results."""
+    session = node.config.stash.get(SESSION_KEY, None)
+    if session is None or not _gates_requested(node.config):
+        return
+    if session.shard_dir is None:
+        import tempfile
+
+        session.shard_dir = Path(tempfile.mkdtemp(prefix="ragate-shards-"))
+    node.workerinput[SHARDS_INPUT] = str(session.shard_dir)
 
 
 @dataclass(frozen=True)
@@ -444,6 +564,7 @@ def _run_info(run: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     from gates.metrics.base import get_metric
+    from gates.reporters import metric_units
 
     return {
         "directions": {name: get_metric(name).direction for name in run.thresholds},
@@ -452,7 +573,8 @@ def _run_info(run: Any) -> dict[str, Any]:
         "profile_sha256": run.profile.sha256,
         "chain_version": run.chain_version,
         "thresholds": run.thresholds,
-        "stats": asdict(run.stats),
+        # Units of the metrics that have one (latency ms, cost currency) for the reports.
+        "stats": asdict(run.stats) | {"units": metric_units(run.profile)},
         "flaky": run.flaky,
         "champion": run.champion.to_dict() if getattr(run, "champion", None) else None,
     }

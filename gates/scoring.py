@@ -10,7 +10,7 @@ error as the reason (counted, never dropped), and errors are never cached.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gates.metrics.base import Metric, MetricCase, Score, judgment_key
@@ -51,16 +51,25 @@ def score_batches(metric: Metric, cases: Sequence[MetricCase], batch: int = SCOR
     return out
 
 
-def score_through_cache(metric: Metric, cases: Sequence[MetricCase], cache: Any) -> tuple[list[Score], int]:
+def score_through_cache(
+    metric: Metric,
+    cases: Sequence[MetricCase],
+    cache: Any,
+    on_lookup: Callable[[int, int], None] | None = None,
+) -> tuple[list[Score], int]:
     """Scores for ``cases`` (in order) reading and filling ``cache``'s judgments.
 
     Returns the scores and how many came from the cache. ``cache`` is a
-    :class:`gates.cache.Cache` or ``NoCache`` (``get_many``/``put_many``).
+    :class:`gates.cache.Cache` or ``NoCache`` (``get_many``/``put_many``); ``on_lookup``
+    hears ``(to_score, cached)`` before any case is scored. The metric's ``score_batch`` runs
+    only on misses: a warm run loads no model.
     """
     keys = [judgment_key(metric, case) for case in cases]
     entries: dict[str, dict[str, Any]] = cache.get_many("judgment", keys)
     hits = sum(key in entries for key in keys)
     todo = [i for i, key in enumerate(keys) if key not in entries]
+    if on_lookup is not None:
+        on_lookup(len(todo), hits)
     fresh: dict[str, dict[str, Any]] = {}
     for i, score in zip(todo, score_batches(metric, [cases[i] for i in todo])):
         entry = {"value": score.value, "reason": score.reason, "details": score.details}

@@ -13,8 +13,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,36 +189,39 @@ def _track(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedR
         for spec in profile.datasets:
             path = spec.path if spec.path.is_absolute() else root / spec.path
             params[f"dataset.{spec.name}.path"] = str(spec.path)
-            params[f"dataset.{spec.name}.sha256"] = _sha256(path)
+            # An optional dataset (the feedback regression set) may not exist yet.
+            params[f"dataset.{spec.name}.sha256"] = _sha256(path) if path.is_file() else "missing"
         for name, gate in profile.metrics.items():
             params[f"threshold.{name}"] = report.thresholds.get(name)
             for rule, value in gate.rules.active().items():
                 params[f"rule.{name}.{rule}"] = value
     _use_experiment(client, root)
     verdict = "PASS" if report.passed else "FAIL"
-    with mlflow.start_run(run_name=f"gate-{env}-{vid[:8]}") as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        metrics: dict[str, float] = {}
-        for gate in report.gates:
-            name = gate.name
-            if gate.observed is not None:
-                metrics[f"{name}.observed"] = float(gate.observed)
-            if gate.interval:
-                metrics[f"{name}.ci_low"], metrics[f"{name}.ci_high"] = map(float, gate.interval)
-            metrics[f"{name}.n_scored"] = float(gate.n_scored)
-            metrics[f"{name}.n_unscored"] = float(gate.n_unscored)
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags(
-            {
-                "ragate.env": env,
-                "ragate.chain_version": vid,
-                "ragate.verdict": verdict,
-                **{f"ragate.gate.{g.name}": "PASS" if g.passed else "FAIL" for g in report.gates},
-            }
-        )
-        for path in report_paths:
-            mlflow.log_artifact(str(path))
-        mlflow.log_dict({"cases": [c.to_dict() for c in report.cases]}, "cases.json")
+    metrics: dict[str, float] = {}
+    for gate in report.gates:
+        name = gate.name
+        if gate.observed is not None:
+            metrics[f"{name}.observed"] = float(gate.observed)
+        if gate.interval:
+            metrics[f"{name}.ci_low"], metrics[f"{name}.ci_high"] = map(float, gate.interval)
+        metrics[f"{name}.n_scored"] = float(gate.n_scored)
+        metrics[f"{name}.n_unscored"] = float(gate.n_unscored)
+    tags = {
+        "ragate.env": env,
+        "ragate.chain_version": vid,
+        "ragate.verdict": verdict,
+        **{f"ragate.gate.{g.name}": "PASS" if g.passed else "FAIL" for g in report.gates},
+    }
+    # The least MLflow work that records the run: tags with the run, params and metrics in
+    # one batch, and the reports with cases.json in one artifact upload.
+    with mlflow.start_run(run_name=f"gate-{env}-{vid[:8]}", tags=tags) as run:
+        _log_batch(client, run.info.run_id, {k: str(v)[:500] for k, v in params.items()}, metrics)
+        with tempfile.TemporaryDirectory(prefix="ragate-artifacts-") as folder:
+            for path in report_paths:
+                shutil.copyfile(path, Path(folder) / path.name)
+            cases = {"cases": [c.to_dict() for c in report.cases]}
+            (Path(folder) / "cases.json").write_text(json.dumps(cases, indent=2), encoding="utf-8")
+            client.log_artifacts(run.info.run_id, folder)
         version = _model_version_for(client, root, vid, chain_version, run.info.run_id)
     failed = [g.name for g in report.failing] + [f"{m} (not run)" for m in report.missing]
     for key, value in {
@@ -230,6 +235,22 @@ def _track(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedR
     }.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
     return TrackedRun(run.info.run_id, version, tracking_uri(root))
+
+
+def _log_batch(client: Any, run_id: str, params: dict[str, str], metrics: dict[str, float]) -> None:
+    """Params and metrics in as few calls as MLflow's batch limits allow (usually one)."""
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    params_list = [Param(k, v) for k, v in params.items()]
+    metrics_list = [Metric(k, v, now, 0) for k, v in metrics.items()]
+    while params_list or metrics_list:
+        batch_params, params_list = params_list[:100], params_list[100:]
+        room = 1000 - len(batch_params)
+        batch_metrics, metrics_list = metrics_list[:room], metrics_list[room:]
+        client.log_batch(run_id, metrics=batch_metrics, params=batch_params)
 
 
 def champion_baseline(root: Path, env: str) -> ChampionBaseline | None:

@@ -278,6 +278,23 @@ def test_ask_batch(ingested, generator, capsys):
     assert generator.questions == [rows[0]["question"], rows[1]["question"]]
 
 
+def test_ask_batch_keeps_the_answers_when_one_question_fails(ingested, generator, capsys):
+    # Found by a new-user run: one question's failure (a rail's timeout under load) killed
+    # the batch and wrote nothing.
+    generator.fail_on = "rate limit"
+    questions = write_jsonl(
+        ingested / "q.jsonl",
+        {"id": "r1", "question": "How long does a refund take to arrive?"},
+        {"id": "r2", "question": "What is the API rate limit on the Pro plan?"},
+    )
+    assert main(["ask", "--input", str(questions), "--output", "answers.jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert "wrote 1 answers to answers.jsonl" in err
+    assert "1 of 2 questions failed" in err and "r2: RuntimeError: the model crashed" in err
+    rows = [json.loads(line) for line in (ingested / "answers.jsonl").read_text("utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["r1"]
+
+
 @pytest.mark.parametrize(
     "bad_line,problem",
     [
@@ -301,22 +318,6 @@ def test_ask_batch_missing_input_file(project, capsys):
         main(["ask", "--input", "absent.jsonl", "--output", "answers.jsonl"])
     assert info.value.code == 2
     assert "absent.jsonl: no such file" in capsys.readouterr().err
-
-
-def test_ask_batch_failure_leaves_no_partial_output(ingested, monkeypatch, capsys):
-    fake = FakeGenerator(fail_on="rate limit")
-    monkeypatch.setattr(rag.chain, "make_generator", lambda config: fake)
-    questions = write_jsonl(
-        ingested / "q.jsonl",
-        {"id": "1", "question": "How long does a refund take to arrive?"},
-        {"id": "2", "question": "What is the API rate limit on the Pro plan?"},
-    )
-    previous = ingested / "answers.jsonl"
-    previous.write_text('{"old": true}\n', encoding="utf-8")
-    with pytest.raises(RuntimeError, match="the model crashed"):
-        main(["ask", "--input", str(questions), "--output", str(previous)])
-    assert previous.read_text(encoding="utf-8") == '{"old": true}\n'
-    assert sorted(p.name for p in ingested.iterdir() if p.name.startswith(".answers")) == []
 
 
 # --- score --------------------------------------------------------------------------------

@@ -8,14 +8,11 @@ is latency (no model): what is real is pytest, the plugin and MLflow.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from _fixtures import MlflowServer, ragate, tracked_project
 
 pytest_plugins = ["pytester"]
 
@@ -57,41 +54,19 @@ def _profile(env: str, max_p95: float, regression: float | None = None) -> str:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
-    pytester.makepyprojecttoml(
-        """
-        [tool.ragate]
-        cache_dir = ".ragate/cache"
-
-        [tool.ragate.gates]
-        chain = "fakechain:build"
-        # The committed profiles promotion trusts (run_gates writes them there).
-        profiles_dir = "profiles"
-
-        [tool.ragate.promotion]
-        min_scored_cases = 10
-        """
-    )
-    pytester.makepyfile(fakechain=FAKE_CHAIN)
     rows = [
         {"id": f"q{i}", "question": "q" * (i + 3), "ground_truth": "ok", "source_ids": ["doc"], "tags": ["t"]}
         for i in range(12)
     ]
-    (pytester.path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    suite = Path(__file__).resolve().parents[1] / "quality" / "test_latency.py"
-    (pytester.path / "test_latency.py").write_text(suite.read_text())
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.chdir(pytester.path)
-    monkeypatch.syspath_prepend(str(pytester.path))
-    return pytester
-
-
-def ragate(*args: str) -> subprocess.CompletedProcess[str]:
-    """The `ragate` command in a process of its own, as a user runs it. (In-process calls
-    would import mlflow and sqlalchemy inside a test, and pytester's restore of sys.modules
-    leaves them half-imported for the next test.)"""
-    return subprocess.run(
-        [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, env=os.environ.copy()
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return tracked_project(
+        pytester,
+        monkeypatch,
+        chain_module="fakechain",
+        chain_source=FAKE_CHAIN,
+        rows=rows,
+        store=store,
+        min_scored_cases=10,
     )
 
 
@@ -176,72 +151,18 @@ def test_promote_without_any_gate_run_is_refused(project: pytest.Pytester) -> No
     assert "no registered model 'ragate-chain'" in refused.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path):
-    """A real ``mlflow server`` on loopback, as a team would run it; stopped afterwards."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**__import__("os").environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, "mlflow server exited"
-            assert time.monotonic() < deadline, "mlflow server did not become healthy"
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_gate_run_is_logged_to_a_team_server_over_http(
-    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mlflow_server: str
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mlflow_server: MlflowServer
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    url = mlflow_server.url  # the shared fixture (tests/conftest.py): a fresh server per module
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     result = run_gates(project, "staging", max_p95=1000.0)
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines([f"*tracked as MLflow run * in {mlflow_server} (model version 1)*"])
-    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    result.stdout.fnmatch_lines([f"*tracked as MLflow run * in {url} (model version 1)*"])
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
     runs = client.search_runs(
         [client.get_experiment_by_name("ragate-gates").experiment_id], "tags.`ragate.env` = 'staging'"
     )
