@@ -9,6 +9,8 @@ start time, the peak resident memory of each Python worker, the scaling from 1 t
 target: linear, ratio <= 1.3). Medians of ``--repeats`` runs, with min and max.
 
 Usage: bench_scale.py [--sizes 1000,10000] [--metrics faithfulness,...] [--repeats 3]
+       [--engines local,spark1,spark2] [--name scale]
+Each figure records the load average (``uptime``) when it was taken.
 Writes benchmarks/results/scale.json.
 """
 
@@ -29,6 +31,13 @@ OFFLINE = ("faithfulness", "answer_relevancy", "toxicity", "pii")
 
 def summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
+
+
+def load_average() -> list[float]:
+    """``uptime``'s 1/5/15-minute load averages now: the machine is shared, figures need them."""
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def local_run(rows: list[dict[str, Any]], metric: str) -> float:
@@ -80,7 +89,11 @@ def spark_runs(sizes: list[int], metrics: list[str], cores: int, repeats: int) -
     start = time.perf_counter()
     score_frame(warm, metrics).count()  # every worker loads every model once
     warm_up_seconds = time.perf_counter() - start
-    out: dict[str, Any] = {"session_start_s": session_seconds, "model_warm_up_s": warm_up_seconds}
+    out: dict[str, Any] = {
+        "session_start_s": session_seconds,
+        "model_warm_up_s": warm_up_seconds,
+        "load_at_start": load_average(),
+    }
     out["sizes"] = {}
     for n in sizes:
         df = frame(golden_shaped_rows(n))
@@ -92,7 +105,11 @@ def spark_runs(sizes: list[int], metrics: list[str], cores: int, repeats: int) -
                 score_frame(df, [metric]).count()
                 times.append(time.perf_counter() - start)
             rate = n / statistics.median(times)
-            per_metric[metric] = {"seconds": summary(times), "case_metrics_per_s": rate}
+            per_metric[metric] = {
+                "seconds": summary(times),
+                "case_metrics_per_s": rate,
+                "load": load_average(),
+            }
         out["sizes"][str(n)] = per_metric
         df.unpersist()
     out["worker_peak_rss_mb"] = worker_rss(spark, cores)
@@ -106,6 +123,7 @@ def main() -> int:
     parser.add_argument("--metrics", default=",".join(OFFLINE))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engines", default="local,spark1,spark2")
+    parser.add_argument("--name", default="scale", help="results file: benchmarks/results/<name>.json")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     metrics = args.metrics.split(",")
@@ -125,12 +143,15 @@ def main() -> int:
                 local["sizes"][str(n)][metric] = {
                     "seconds": summary(times),
                     "case_metrics_per_s": n / statistics.median(times),
+                    "load": load_average(),
                 }
         local["peak_rss_mb"] = peak_rss_mb()
         result["engines"]["local"] = local
+        write_result(args.name, result)  # partial results survive a run stopped later
     for cores in (1, 2):
         if f"spark{cores}" in engines:
             result["engines"][f"spark_local[{cores}]"] = spark_runs(sizes, metrics, cores, args.repeats)
+            write_result(args.name, result)
 
     engines_out = result["engines"]
     if "spark_local[1]" in engines_out and "spark_local[2]" in engines_out:
@@ -150,7 +171,7 @@ def main() -> int:
             }
             for name, engine in engines_out.items()
         }
-    write_result("scale", result)
+    write_result(args.name, result)
     return 0
 
 

@@ -386,3 +386,305 @@ def score_on_spark(
         unscored += int(scored.filter(scored[f"score__{name}"].isNull()).count())
     rows = write_output(scored, output_spec, metrics)
     return rows, unscored
+
+
+# --- Gate runs on Spark (``pytest -m gate --gate-engine spark``) ------------------------------
+#
+# The driver does what a local run does around the model calls: it reads the cache, decides
+# what must be computed, writes new results back and builds the verdict. Only the rows the
+# cache lacks go to Spark: first the questions to answer, then, per metric, the cases to
+# score, cut into the same batches of SCORE_BATCH as a local run (in the same order), so
+# each batch reaches ``Metric.score_batch`` with exactly the cases it gets locally.
+# Answers and scores travel back pickled: they arrive as the objects a local run holds.
+
+_WORKER_CHAINS: dict[str, Any] = {}
+_WORKER_METRICS: dict[tuple[str, str], Any] = {}
+
+
+def _worker_chain(factory: Any, root: str) -> Any:
+    """One chain per Python worker (Spark reuses workers): built once, then reused.
+
+    ``factory`` is the ``module:factory`` import string (imported here as on the driver,
+    with the project folder on ``sys.path`` like pytest's rootdir), or a picklable callable.
+    """
+    if isinstance(factory, str):
+        key = factory
+    else:  # the same callable arrives as a new object with every task: key it by its bytes
+        import hashlib
+
+        from pyspark import cloudpickle
+
+        key = hashlib.sha256(cloudpickle.dumps(factory)).hexdigest()
+    if key not in _WORKER_CHAINS:
+        if root and Path(root).is_dir() and root not in sys.path:
+            sys.path.insert(0, root)
+        if isinstance(factory, str):
+            from gates.chain import load_chain_factory
+
+            factory = load_chain_factory(factory)
+        _WORKER_CHAINS[key] = factory()
+    return _WORKER_CHAINS[key]
+
+
+def _worker_metric(name: str, judge: str, profile: Any, root: str) -> Any:
+    """The metric as :meth:`gates.engine.GateEngine._metric` builds it, once per worker."""
+    if (name, judge) not in _WORKER_METRICS:
+        if judge == "llm":
+            from gates.metrics.llm_metrics import llm_metric
+
+            metric = llm_metric(name, Path(root), where=f"{profile.source}: metrics.{name}.judge")
+        else:
+            from gates.metrics.base import get_metric
+
+            metric = get_metric(name)
+            configured = getattr(metric, "configured", None)
+            metric = configured(profile) if callable(configured) else metric
+        _WORKER_METRICS[(name, judge)] = metric
+    return _WORKER_METRICS[(name, judge)]
+
+
+def _generate_partition(factory: Any, root: str, concurrency: int, repeats: int, temperature: Any) -> Any:
+    """What each Spark task runs: answer its questions (``prompt``) with the worker's chain."""
+
+    def generate(frames: Iterator[Any]) -> Iterator[Any]:
+        import pickle
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pandas as pd
+
+        from gates.chain import Answer
+
+        chain = _worker_chain(factory, root)
+
+        def answer(row: tuple[int, str, int]) -> tuple[int, bytes | None, str | None]:
+            seq, prompt, repeat = row
+            try:
+                if repeats > 1 or temperature is not None:  # as GateEngine._invoke
+                    result = chain.invoke(prompt, seed=repeat, temperature=temperature)
+                else:
+                    result = chain.invoke(prompt)
+                return seq, pickle.dumps(Answer.of(result)), None
+            except Exception as exc:  # unscored for every metric on the driver, never dropped
+                return seq, None, f"{type(exc).__name__}: {exc}"
+
+        for frame in frames:
+            rows = list(zip(frame["seq"].tolist(), frame["prompt"].tolist(), frame["repeat"].tolist()))
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                done = list(pool.map(answer, rows))
+            yield pd.DataFrame(done, columns=["seq", "answer", "error"])
+
+    return generate
+
+
+def _score_partition(judges: Mapping[str, str], profile: Any, root: str) -> Any:
+    """What each Spark task runs on one (metric, batch) group: one ``score_batch`` call."""
+
+    def score(frame: Any) -> Any:
+        import pickle
+
+        import pandas as pd
+
+        from gates.scoring import score_batches
+
+        frame = frame.sort_values("pos")
+        name = str(frame["metric"].iloc[0])
+        metric = _worker_metric(name, judges[name], profile, root)
+        cases = [pickle.loads(blob) for blob in frame["case"]]
+        scores = score_batches(metric, cases, batch=max(len(cases), 1))
+        return pd.DataFrame(
+            {
+                "metric": name,
+                "pos": frame["pos"].tolist(),
+                "score": [pickle.dumps(s) for s in scores],
+            }
+        )
+
+    return score
+
+
+def generate_and_score(
+    engine: Any, chain: Any, version: dict[str, str], cases: Sequence[Any], stats: Any
+) -> list[Any]:
+    """A gate run's generation and scoring on Spark: the :class:`~gates.engine.CaseResult`
+    list that :meth:`gates.engine.GateEngine.run` computes locally, with the same cache reads
+    and writes, stats and progress lines; only the uncached work runs on the executors.
+
+    The session comes from ``[tool.ragate.spark]`` (:class:`SparkSettings`). Raises
+    :class:`UsageError` (no Java, bad settings) or :class:`SparkUnavailable`.
+    """
+    import time
+
+    settings = SparkSettings.from_project(engine.root)
+    spark = spark_session(settings)
+    start = time.perf_counter()
+    results = _generate_on_spark(spark, engine, chain, version, cases, stats, settings.resolved_master)
+    stats.generate_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    _score_on_spark(spark, engine, results, stats)
+    stats.score_seconds = time.perf_counter() - start
+    return results
+
+
+def _engine_root(engine: Any) -> str:
+    return str(Path(engine.root).resolve())
+
+
+def _generate_on_spark(
+    spark: Any,
+    engine: Any,
+    chain: Any,
+    version: dict[str, str],
+    cases: Sequence[Any],
+    stats: Any,
+    master: str,
+) -> list[Any]:
+    import pickle
+
+    import pandas as pd
+
+    from gates.chain import Answer
+    from gates.engine import CaseResult, mask_text
+
+    keys = [engine._generation_key(version, c) for c in cases]
+    cached = engine.cache.get_many("generation", keys)
+    stats.generation_cache_hits = sum(k in cached for k in keys)
+    results = [CaseResult(c, Answer.of(cached[k]) if k in cached else None) for c, k in zip(cases, keys)]
+    todo = [i for i, r in enumerate(results) if r.answer is None]
+    engine.progress(
+        f"generating {len(todo)} answers ({stats.generation_cache_hits} cached) on Spark {master}"
+    )
+    fresh: dict[str, Answer] = {}
+    if todo:
+        from pyspark.sql import types as T
+
+        sampling = engine.profile.sampling
+        frame = pd.DataFrame(
+            {
+                "seq": todo,
+                "prompt": [results[i].case.prompt for i in todo],
+                "repeat": [results[i].case.repeat for i in todo],
+            }
+        )
+        schema_in = T.StructType(
+            [
+                T.StructField("seq", T.LongType(), False),
+                T.StructField("prompt", T.StringType(), False),
+                T.StructField("repeat", T.LongType(), False),
+            ]
+        )
+        schema_out = T.StructType(
+            [
+                T.StructField("seq", T.LongType(), False),
+                T.StructField("answer", T.BinaryType(), True),
+                T.StructField("error", T.StringType(), True),
+            ]
+        )
+        parts = max(1, min(len(todo), spark.sparkContext.defaultParallelism * 4))
+        factory = engine.chain_spec or engine.chain_factory
+        answers = (
+            spark.createDataFrame(frame, schema=schema_in)
+            .repartition(parts)
+            .mapInPandas(
+                _generate_partition(
+                    factory,
+                    _engine_root(engine),
+                    engine.profile.concurrency,
+                    sampling.repeats,
+                    sampling.temperature,
+                ),
+                schema_out,
+            )
+            .toPandas()
+        )
+        for seq, blob, error in zip(answers["seq"], answers["answer"], answers["error"]):
+            result = results[int(seq)]
+            if blob is not None and not (isinstance(blob, float) and math.isnan(blob)):
+                result.answer = pickle.loads(bytes(blob))
+                fresh[keys[int(seq)]] = result.answer
+            else:
+                # The message may quote the question it failed on: masked like the question.
+                result.error = mask_text(f"generation failed: {error}", names=True)
+    engine.cache.put_many("generation", {k: a.to_dict() for k, a in fresh.items()})
+    stats.generated = len(fresh)
+    stats.model_seconds = sum(a.latency_ms for a in fresh.values()) / 1000.0
+    return results
+
+
+def _score_on_spark(spark: Any, engine: Any, results: list[Any], stats: Any) -> None:
+    import pickle
+
+    import pandas as pd
+
+    from gates.engine import metric_case_of
+    from gates.metrics.base import MetricCase, Score, judgment_key
+    from gates.scoring import SCORE_BATCH
+
+    plan: dict[str, tuple[list[tuple[Any, str]], dict[str, Any], list[tuple[Any, MetricCase, str]]]] = {}
+    rows: list[tuple[str, int, int, bytes]] = []
+    for name, metric in engine.metrics.items():
+        todo: list[tuple[Any, str]] = []
+        for r in results:
+            if name not in r.case.metrics:
+                continue
+            if r.answer is None:
+                r.scores[name] = Score(name, metric.version, None, r.error or "no answer")
+                continue
+            mc = metric_case_of(r)
+            todo.append((r, judgment_key(metric, mc), mc))  # type: ignore[arg-type]
+        cached = engine.cache.get_many("judgment", [k for _, k, _ in todo])
+        stats.judgment_cache_hits += sum(k in cached for _, k, _ in todo)
+        misses = [(r, mc, k) for r, k, mc in todo if k not in cached]
+        engine.progress(f"scoring {name}: {len(misses)} cases ({len(todo) - len(misses)} cached) on Spark")
+        plan[name] = ([(r, k) for r, k, _ in todo], cached, misses)
+        # The local run's batches: misses in order, SCORE_BATCH at a time.
+        rows.extend((name, i // SCORE_BATCH, i, pickle.dumps(mc)) for i, (_, mc, _) in enumerate(misses))
+
+    scored: dict[tuple[str, int], Score] = {}
+    if rows:
+        from pyspark.sql import types as T
+
+        schema_in = T.StructType(
+            [
+                T.StructField("metric", T.StringType(), False),
+                T.StructField("batch", T.LongType(), False),
+                T.StructField("pos", T.LongType(), False),
+                T.StructField("case", T.BinaryType(), False),
+            ]
+        )
+        schema_out = T.StructType(
+            [
+                T.StructField("metric", T.StringType(), False),
+                T.StructField("pos", T.LongType(), False),
+                T.StructField("score", T.BinaryType(), False),
+            ]
+        )
+        judges = {name: gate.judge for name, gate in engine.profile.metrics.items()}
+        out = (
+            spark.createDataFrame(pd.DataFrame(rows, columns=["metric", "batch", "pos", "case"]), schema_in)
+            .groupBy("metric", "batch")
+            .applyInPandas(_score_partition(judges, engine.profile, _engine_root(engine)), schema_out)
+            .toPandas()
+        )
+        scored = {
+            (str(m), int(p)): pickle.loads(bytes(s))
+            for m, p, s in zip(out["metric"], out["pos"], out["score"])
+        }
+
+    for name, (todo_keys, cached, misses) in plan.items():
+        metric = engine.metrics[name]
+        fresh: dict[str, Any] = {}
+        for i, (_, _, key) in enumerate(misses):
+            score = scored.get((name, i)) or Score(
+                name, metric.version, None, "error: no score came back from Spark"
+            )
+            entry = {"value": score.value, "reason": score.reason, "details": score.details}
+            cached[key] = entry
+            if score.scored:  # errors are retried next run, never cached
+                fresh[key] = entry
+        engine.cache.put_many("judgment", fresh)
+        stats.judgments += len(misses)
+        for r, key in todo_keys:
+            entry = cached[key]
+            r.scores[name] = Score(
+                name, metric.version, entry["value"], entry["reason"], entry.get("details", {})
+            )
