@@ -9,9 +9,11 @@ not a model's. Tracing goes to the temporary project's default SQLite store
 Per mode (``--no-tracing`` vs tracing on): after a warm-up, ``--sequential`` requests one
 at a time (latency p50/p95, ms, client side), then ``--requests`` from ``--clients``
 concurrent clients (requests/s). The tracing overhead per request is p50(on) - p50(off)
-of the sequential latencies (target: under 5 ms).
+of the sequential latencies (target: under 5 ms). ``--runs`` repetitions (default 3,
+the two modes alternating in order); the JSON holds the medians, min and max of the runs
+and the load average (other jobs share the machine).
 
-    python benchmarks/bench_serve.py [--sequential 200] [--requests 400] [--clients 8]
+    python benchmarks/bench_serve.py [--sequential 200] [--requests 400] [--clients 8] [--runs 3]
 
 Writes ``benchmarks/results/serve.json``. Rails on/off with the real chain (llama.cpp) is
 not measured here: a model call dominates it; see benchmarks/bench_rag.py for the chain.
@@ -123,38 +125,74 @@ def _measure(url: str, sequential: int, requests: int, clients: int) -> dict[str
     }
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=200)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3, help="repetitions; medians are reported")
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    results: dict[str, Any] = {}
+    load_start = os.getloadavg()
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ragate-bench-serve-") as tmp:
         root = Path(tmp)
         (root / "pyproject.toml").write_text(
             '[tool.ragate]\n[tool.ragate.gates]\nchain = "fake_chain:build"\n'
         )
         (root / "fake_chain.py").write_text(FAKE_CHAIN)
-        for mode, tracing in (("tracing_off", False), ("tracing_on", True)):
-            process, url = _serve(root, tracing)
-            try:
-                results[mode] = _measure(url, args.sequential, args.requests, args.clients)
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
-    overhead = results["tracing_on"]["latency_ms_p50"] - results["tracing_off"]["latency_ms_p50"]
+        for run in range(args.runs):
+            # Alternating order, so a load change during the run does not favour one mode.
+            modes = [("tracing_off", False), ("tracing_on", True)]
+            result: dict[str, Any] = {"load_average_1m": os.getloadavg()[0]}
+            for mode, tracing in modes if run % 2 == 0 else modes[::-1]:
+                process, url = _serve(root, tracing)
+                try:
+                    result[mode] = _measure(url, args.sequential, args.requests, args.clients)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=120)
+            result["tracing_overhead_ms_p50"] = round(
+                result["tracing_on"]["latency_ms_p50"] - result["tracing_off"]["latency_ms_p50"], 3
+            )
+            runs.append(result)
+            print(f"run {run + 1}: {result}", file=sys.stderr)
+
+    def summary(mode: str, key: str) -> dict[str, float]:
+        values = [r[mode][key] for r in runs]
+        return {"median": round(_median(values), 3), "min": min(values), "max": max(values)}
+
+    overheads = [r["tracing_overhead_ms_p50"] for r in runs]
+    overhead = _median(overheads)
     write_result(
         "serve",
         {
             "what": "ragate serve with an instant fake chain (benchmarks/bench_serve.py); "
-            "tracing into the project's SQLite store, exported asynchronously",
-            "load_average_1m_at_start": load,
-            **results,
-            "tracing_overhead_ms_p50": round(overhead, 3),
+            "tracing into the project's SQLite store; the request span is masked and closed "
+            "by a background thread after the response, and exported asynchronously",
+            "runs": args.runs,
+            "load_average_at_start": [round(x, 2) for x in load_start],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            **{
+                mode: {
+                    key: summary(mode, key)
+                    for key in ("latency_ms_p50", "latency_ms_p95", "requests_per_s", "errors")
+                }
+                for mode in ("tracing_off", "tracing_on")
+            },
+            "tracing_overhead_ms_p50": {
+                "median": round(overhead, 3),
+                "min": min(overheads),
+                "max": max(overheads),
+            },
             "target_overhead_ms_p50": 5.0,
             "meets_target": overhead < 5.0,
+            "per_run": runs,
         },
     )
 

@@ -250,3 +250,44 @@ def add_feedback_parser(sub: Any) -> None:
     e.add_argument("--review", action="store_true", help="print the new cases; write only with --yes")
     e.add_argument("--yes", action="store_true", help="with --review: write after printing")
     e.set_defaults(func=cmd_feedback_export)
+
+
+def regression_cases(path: Path, spec: Any, metrics: tuple[str, ...]) -> list[Any]:
+    """The :class:`gates.engine.Case` rows of a ``kind: regression`` dataset.
+
+    A missing file (``optional: true`` in the profile; otherwise the profile check refused
+    it) or an empty one gives no case. Per row, the metrics in scope are ``metrics`` minus
+    those that read source ids (unknown for feedback) and, for a row without a corrected
+    answer, minus those that read a ground truth it would need (answer_correctness): out
+    of scope, neither scored nor unscored.
+    """
+    from gates.engine import Case, _in_scope
+    from gates.metrics.base import MetricCase, get_metric, metric_names
+    from gates.profile import needs_source_ids
+    from gates.schema import RegressionRow
+    from ragate_core.tables import read_rows
+
+    if not path.is_file() or not path.read_bytes().strip():
+        return []
+    known = set(metric_names())
+    probe = MetricCase(id="", question="", answer="")
+    usable = tuple(m for m in metrics if m not in known or not needs_source_ids(get_metric(m)))
+    needs_truth = {m for m in usable if m in known and "ground_truth" in get_metric(m).reads(probe)}
+    cases = []
+    for row in read_rows(path, RegressionRow):
+        has_truth = bool((row.ground_truth or "").strip())
+        scope = usable if has_truth else tuple(m for m in usable if m not in needs_truth)
+        cases.append(
+            Case(
+                row.id,
+                row.id,
+                spec.name,
+                row.question,
+                _in_scope(scope, ground_truth=row.ground_truth if has_truth else None),
+                ground_truth=row.ground_truth if has_truth else None,
+                # Unknown: a correction may well say "we do not offer that".
+                answerable=None,
+                tags=tuple(row.tags),
+            )
+        )
+    return cases

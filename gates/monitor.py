@@ -5,37 +5,56 @@ from a JSONL file (``--traces FILE.jsonl``: rows of ``ragate ask --output`` plus
 optional ISO ``timestamp``, for teams that log elsewhere). Rows newer than ``--since``
 are scored with the offline metrics through the judgment cache, and each metric is
 compared with a baseline: ``--baseline`` a ``gate-report.json`` or another traces file,
-by default the champion's recorded prod gate scores (:func:`gates.tracking.champion_baseline`).
+by default the champion's recorded gate scores in the profile's environment
+(:func:`gates.tracking.champion_baseline`).
+
+The rules live in the ``monitor:`` section of the profile (default ``prod``; validated
+with the rest of it by :func:`gates.profile.load_profile`)::
+
+    monitor:
+      since: 1d            # default window (--since overrides)
+      sample: 500          # score at most this many rows (stable sample; --sample overrides)
+      metrics:
+        faithfulness: {max_drop: 0.05, max_failing_share: 0.5}
+        latency: {max_drop: 0.25}   # a metric with a unit: a fraction of the baseline mean
 
 Per metric: the mean now and in the baseline, their difference with a 95% bootstrap
 interval (independent resamples of both, fixed seed), the share of cases failing the
-per-case threshold now and in the baseline, and the mean per day. An alert is raised
-when the metric got worse by more than ``--max-drop`` (absolute for metrics in [0, 1];
-a fraction of the baseline mean for metrics with a unit, such as latency) *and* the
-whole interval of the difference lies on the worse side. Exit status: 1 on an alert,
-2 when the window holds no row (never "no drift"), else 0.
+per-case threshold (``monitor.metrics.<m>.threshold``, else the profile's
+``metrics.<m>.threshold``, else the metric's own) now and in the baseline, and the mean
+and failing share per day (UTC). An alert is raised when
 
-Not (yet) here: rules from a ``monitor:`` profile section, Markdown/HTML output with a
-time-series plot, and an MLflow run; the JSON output has the per-day means a plot needs.
+- the mean got worse by more than ``max_drop`` *and* the whole interval of the difference
+  lies on the worse side (noise alone does not alert), or
+- the window's failing share exceeds ``max_failing_share``, or
+- nothing could be scored now or in the baseline (fail closed).
+
+Output: the terminal table, and ``monitor-report.json``, ``.md`` and ``.html`` (a time
+series per metric, self-contained) in ``--report-dir``; an MLflow run in the experiment
+``ragate-monitor`` with the rules as params, the figures as metrics and the reports as
+artifacts. Exit status: 1 on an alert, 2 when the window holds no row (never "no
+drift") or on a usage error, else 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ragate_core.errors import UsageError
 
-DEFAULT_METRICS = ("faithfulness", "answer_relevancy", "toxicity", "pii")
 RESAMPLES = 2000
 SEED = 20261130
+MONITOR_EXPERIMENT = "ragate-monitor"
+REPORT_STEM = "monitor-report"
 
 
 @dataclass(frozen=True)
@@ -57,11 +76,18 @@ class ProductionRow:
 
 @dataclass(frozen=True)
 class MetricDrift:
-    """One metric now against the baseline (``diff`` = now - baseline)."""
+    """One metric now against the baseline (``diff`` = now - baseline).
+
+    ``unit`` is ``None`` for a score in [0, 1], else its unit (``ms``, a currency);
+    ``per_day`` / ``per_day_failing`` / ``per_day_n`` map ISO dates (UTC) to the day's mean,
+    failing share and scored cases; ``alerts`` says which rule fired (empty: quiet)."""
 
     metric: str
     direction: str
+    unit: str | None
     threshold: float
+    max_drop: float
+    max_failing_share: float | None
     n: int
     n_unscored: int
     mean: float | None
@@ -72,8 +98,52 @@ class MetricDrift:
     failing_share: float | None
     baseline_failing_share: float | None
     per_day: dict[str, float]
-    alert: bool
+    per_day_failing: dict[str, float]
+    per_day_n: dict[str, int]
+    alerts: tuple[str, ...]
     why: str
+
+    @property
+    def alert(self) -> bool:
+        return bool(self.alerts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["interval"] = list(self.interval) if self.interval else None
+        data["alerts"] = list(self.alerts)
+        data["alert"] = self.alert
+        return data
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """One monitor run: where the rows came from, the baseline, every metric's drift."""
+
+    source: str
+    since: str
+    baseline: str
+    rows: int
+    profile: str
+    profile_sha256: str
+    created: str
+    drifts: tuple[MetricDrift, ...] = field(default_factory=tuple)
+
+    @property
+    def alert(self) -> bool:
+        return any(d.alert for d in self.drifts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "since": self.since,
+            "baseline": self.baseline,
+            "rows": self.rows,
+            "profile": self.profile,
+            "profile_sha256": self.profile_sha256,
+            "created": self.created,
+            "alert": self.alert,
+            "metrics": [d.to_dict() for d in self.drifts],
+        }
 
 
 def _parse_time(value: Any, where: str) -> datetime | None:
@@ -184,30 +254,16 @@ def in_window(
 
 
 def score_rows(
-    rows: Sequence[ProductionRow], metrics: Sequence[str], cache: Any
+    rows: Sequence[ProductionRow], metrics: Mapping[str, Any], cache: Any
 ) -> dict[str, list[tuple[datetime | None, float | None]]]:
-    """Per metric, ``(timestamp, value)`` per row in scope (``None`` value = unscored)."""
-    from gates.metrics.base import MetricCase, applies, get_metric
-    from gates.scoring import score_through_cache
+    """Per metric (name -> metric instance), ``(timestamp, value)`` per row in its scope
+    (``None`` value = unscored)."""
+    from gates.metrics.base import applies
+    from gates.scoring import metric_case, score_through_cache
 
+    cases = [metric_case(dataclasses.asdict(r)) for r in rows]
     out: dict[str, list[tuple[datetime | None, float | None]]] = {}
-    for name in metrics:
-        metric = get_metric(name)
-        cases = [
-            MetricCase(
-                id=r.id,
-                question=r.question,
-                answer=r.answer,
-                contexts=r.contexts,
-                latency_ms=r.latency_ms,
-                blocked=r.blocked,
-                rail=r.rail,
-                sources=r.sources,
-                prompt_tokens=r.prompt_tokens,
-                completion_tokens=r.completion_tokens,
-            )
-            for r in rows
-        ]
+    for name, metric in metrics.items():
         chosen = [(r, c) for r, c in zip(rows, cases) if applies(metric, c)]
         scores, _ = score_through_cache(metric, [c for _, c in chosen], cache)
         out[name] = [(r.timestamp, s.value) for (r, _), s in zip(chosen, scores)]
@@ -215,16 +271,21 @@ def score_rows(
 
 
 def baseline_values(
-    spec: Path | None, root: Path, metrics: Sequence[str], cache: Any
+    spec: Path | None, root: Path, env: str, metrics: Mapping[str, Any], cache: Any
 ) -> tuple[str, dict[str, list[float | None]]]:
     """(where the baseline came from, per-metric values)."""
     if spec is None:
-        from gates.tracking import champion_baseline
+        from gates.tracking import TrackingError, champion_baseline
 
-        champion = champion_baseline(root, "prod")
+        try:
+            champion = champion_baseline(root, env)
+        except TrackingError as exc:
+            raise UsageError(
+                f"no baseline: {exc}; give --baseline gate-report.json or a traces file"
+            ) from None
         if champion is None or not champion.scores:
             raise UsageError(
-                "no baseline: no champion with a recorded prod gate run; give --baseline "
+                f"no baseline: no champion with a recorded {env} gate run; give --baseline "
                 "gate-report.json or a traces file"
             )
         values = {m: [s.get(m) for s in champion.scores.values() if m in s] for m in metrics}
@@ -255,42 +316,55 @@ def _bootstrap_diff(now: Any, base: Any) -> tuple[float, float]:
 
 
 def compare(
-    name: str,
+    metric: Any,
     pairs: Sequence[tuple[datetime | None, float | None]],
     base: Sequence[float | None],
     threshold: float,
     max_drop: float,
+    max_failing_share: float | None = None,
 ) -> MetricDrift:
-    """One metric's drift against the baseline (fail closed: nothing scored is an alert)."""
+    """One metric's drift against the baseline (fail closed: nothing scored is an alert).
+
+    ``metric`` is a metric instance (name, direction, optional unit); ``pairs`` are
+    (timestamp, value) now, ``None`` values unscored; ``base`` the baseline's values."""
     import numpy as np
 
-    from gates.metrics.base import get_metric, passes
+    from gates.metrics.base import passes
 
-    metric = get_metric(name)
-    direction = metric.direction
+    name, direction = metric.name, metric.direction
+    unit = getattr(metric, "unit", None)
     scored = np.array([v for _, v in pairs if v is not None], dtype=float)
     reference = np.array([v for v in base if v is not None], dtype=float)
     n_unscored = sum(v is None for _, v in pairs)
+
+    def fails(value: float) -> bool:
+        return not passes(metric, value, threshold)
+
     days: dict[str, list[float]] = {}
     for stamp, value in pairs:
         if value is not None:
-            day = (stamp or datetime.now(tz=UTC)).date().isoformat()
+            day = (stamp or datetime.now(tz=UTC)).astimezone(UTC).date().isoformat()
             days.setdefault(day, []).append(value)
-    per_day = {d: round(float(np.mean(v)), 6) for d, v in sorted(days.items())}
+    ordered = sorted(days.items())
 
     def failing(values: Any) -> float | None:
-        return None if not len(values) else float(np.mean([not passes(metric, v, threshold) for v in values]))
+        return None if not len(values) else float(np.mean([fails(v) for v in values]))
 
-    common = dict(
+    common: dict[str, Any] = dict(
         metric=name,
         direction=direction,
+        unit=unit,
         threshold=threshold,
+        max_drop=max_drop,
+        max_failing_share=max_failing_share,
         n=len(scored),
         n_unscored=n_unscored,
         baseline_n=len(reference),
         failing_share=failing(scored),
         baseline_failing_share=failing(reference),
-        per_day=per_day,
+        per_day={d: round(float(np.mean(v)), 6) for d, v in ordered},
+        per_day_failing={d: round(float(np.mean([fails(x) for x in v])), 6) for d, v in ordered},
+        per_day_n={d: len(v) for d, v in ordered},
     )
     if not len(scored) or not len(reference):
         which = "nothing scored now" if not len(scored) else "the baseline has no scores"
@@ -300,142 +374,310 @@ def compare(
             baseline_mean=float(reference.mean()) if len(reference) else None,
             diff=None,
             interval=None,
-            alert=True,
-            why=which,
+            alerts=("unscored",),
+            why=f"{which} (fails closed)",
         )
     mean, base_mean = float(scored.mean()), float(reference.mean())
     diff = mean - base_mean
     low, high = _bootstrap_diff(scored, reference)
-    tolerance = max_drop * (abs(base_mean) if getattr(metric, "unit", None) else 1.0)
+    tolerance = max_drop * (abs(base_mean) if unit else 1.0)
     worse = -diff if direction == "higher_is_better" else diff
     significant = high < 0 if direction == "higher_is_better" else low > 0
-    alert = significant and worse > tolerance
-    why = (
-        f"worse by {worse:.4g} (> {tolerance:.4g}), 95% interval of the difference [{low:.4g}, {high:.4g}]"
-        if alert
-        else f"difference {diff:+.4g}, 95% interval [{low:.4g}, {high:.4g}]: within {tolerance:.4g}"
-    )
+    alerts = []
+    reasons = []
+    if significant and worse > tolerance:
+        alerts.append("max_drop")
+        reasons.append(
+            f"worse by {worse:.4g} (> {tolerance:.4g}), 95% CI of the difference [{low:.4g}, {high:.4g}]"
+        )
+    else:
+        reasons.append(f"difference {diff:+.4g}, 95% CI [{low:.4g}, {high:.4g}]: within {tolerance:.4g}")
+    share = common["failing_share"]
+    if max_failing_share is not None and share is not None and share > max_failing_share:
+        alerts.append("max_failing_share")
+        reasons.append(f"{share:.1%} of cases fail the threshold (> {max_failing_share:.1%})")
     return MetricDrift(
         **common,
         mean=mean,
         baseline_mean=base_mean,
         diff=diff,
         interval=(low, high),
-        alert=alert,
-        why=why,
+        alerts=tuple(alerts),
+        why="; ".join(reasons),
     )
 
 
 def table(drifts: Sequence[MetricDrift]) -> str:
+    """The terminal table: one line per metric, the unit beside the figures that have one."""
+
     def f(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.4g}"
 
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
     lines = [
-        f"{'metric':<18} {'n':>5} {'now':>9} {'baseline':>9} {'diff':>9} "
-        f"{'fail now':>9} {'fail base':>9}  verdict"
+        f"{'metric':<18} {'unit':<5} {'n':>5} {'now':>9} {'baseline':>9} {'diff':>9} {'95% CI':<21} "
+        f"{'fail now':>8} {'fail base':>9}  verdict"
     ]
     for d in drifts:
+        ci = "" if d.interval is None else f"[{d.interval[0]:.3g}, {d.interval[1]:.3g}]"
         lines.append(
-            f"{d.metric:<18} {d.n:>5} {f(d.mean):>9} {f(d.baseline_mean):>9} {f(d.diff):>9} "
-            f"{f(d.failing_share):>9} {f(d.baseline_failing_share):>9}  "
+            f"{d.metric:<18} {d.unit or '':<5} {d.n:>5} {f(d.mean):>9} {f(d.baseline_mean):>9} "
+            f"{f(d.diff):>9} {ci:<21} {pct(d.failing_share):>8} {pct(d.baseline_failing_share):>9}  "
             f"{'ALERT' if d.alert else 'ok'}: {d.why}"
         )
     return "\n".join(lines)
 
 
+def _metrics_of(profile: Any) -> dict[str, Any]:
+    """Name -> the metric instance the monitor scores with (cost gets the profile's prices)."""
+    from gates.metrics.base import get_metric
+
+    out = {}
+    for name in profile.monitor.metrics:
+        metric = get_metric(name)
+        configured = getattr(metric, "configured", None)
+        out[name] = configured(profile) if callable(configured) else metric
+    return out
+
+
+def _threshold(profile: Any, name: str, metric: Any) -> float:
+    rule = profile.monitor.metrics[name]
+    if rule.threshold is not None:
+        return float(rule.threshold)
+    gate = profile.metrics.get(name)
+    if gate is not None and gate.threshold is not None:
+        return float(gate.threshold)
+    return float(metric.default_threshold)
+
+
+def run_monitor(
+    profile: Any,
+    rows: Sequence[ProductionRow],
+    source: str,
+    since: timedelta,
+    baseline: Path | None,
+    root: Path,
+    cache: Any,
+) -> MonitorResult:
+    """Score ``rows`` with the profile's ``monitor:`` metrics and compare with the baseline."""
+    from gates.feedback import since_text
+
+    metrics = _metrics_of(profile)
+    now = score_rows(rows, metrics, cache)
+    label, base = baseline_values(baseline, root, profile.env, metrics, cache)
+    drifts = []
+    for name, metric in metrics.items():
+        rule = profile.monitor.metrics[name]
+        drifts.append(
+            compare(
+                metric,
+                now[name],
+                base.get(name, []),
+                _threshold(profile, name, metric),
+                rule.max_drop,
+                rule.max_failing_share,
+            )
+        )
+    return MonitorResult(
+        source=source,
+        since=since_text(since),
+        baseline=label,
+        rows=len(rows),
+        profile=str(profile.source),
+        profile_sha256=profile.sha256,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        drifts=tuple(drifts),
+    )
+
+
+def write_monitor_reports(result: MonitorResult, directory: Path) -> list[Path]:
+    """``monitor-report.json``, ``.md`` and ``.html`` in ``directory``: all rendered first,
+    then each written atomically (a failing renderer leaves the previous files as they were)."""
+    from gates.reporters.monitor import monitor_html, monitor_markdown
+    from ragate_core.jsonl import write_text
+
+    data = result.to_dict()
+    rendered = [
+        (f"{REPORT_STEM}.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n"),
+        (f"{REPORT_STEM}.md", monitor_markdown(data)),
+        (f"{REPORT_STEM}.html", monitor_html(data)),
+    ]
+    paths = []
+    for name, text in rendered:
+        path = directory / name
+        write_text(path, text)
+        paths.append(path)
+    return paths
+
+
+def track_monitor_run(root: Path, result: MonitorResult, paths: Sequence[Path]) -> str:
+    """One MLflow run in ``ragate-monitor``: rules and window as params, figures as metrics,
+    the reports as artifacts; returns the run id. Raises ``TrackingError`` when the store
+    cannot be used."""
+    import os
+
+    from gates.tracking import TrackingError, tracking_uri
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        from gates.tracking import _default_uri
+
+        uri = tracking_uri(root)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(tracking_uri=uri)
+        if client.get_experiment_by_name(MONITOR_EXPERIMENT) is None:
+            # The default store keeps artifacts in the project (as the gate runs do).
+            location = (
+                (root / ".ragate" / "mlartifacts").resolve().as_uri() if uri == _default_uri(root) else None
+            )
+            client.create_experiment(MONITOR_EXPERIMENT, artifact_location=location)
+        mlflow.set_experiment(MONITOR_EXPERIMENT)
+        params: dict[str, Any] = {
+            "source": result.source,
+            "since": result.since,
+            "baseline": result.baseline,
+            "rows": result.rows,
+            "profile": result.profile,
+            "profile_sha256": result.profile_sha256[:16],
+        }
+        metrics: dict[str, float] = {"rows": float(result.rows), "alert": float(result.alert)}
+        for d in result.drifts:
+            params[f"rule.{d.metric}.threshold"] = d.threshold
+            params[f"rule.{d.metric}.max_drop"] = d.max_drop
+            if d.max_failing_share is not None:
+                params[f"rule.{d.metric}.max_failing_share"] = d.max_failing_share
+            figures = {
+                "mean": d.mean,
+                "baseline_mean": d.baseline_mean,
+                "diff": d.diff,
+                "failing_share": d.failing_share,
+                "baseline_failing_share": d.baseline_failing_share,
+                "ci_low": d.interval[0] if d.interval else None,
+                "ci_high": d.interval[1] if d.interval else None,
+            }
+            metrics.update({f"{d.metric}.{k}": float(v) for k, v in figures.items() if v is not None})
+            metrics[f"{d.metric}.n_scored"] = float(d.n)
+            metrics[f"{d.metric}.n_unscored"] = float(d.n_unscored)
+            metrics[f"{d.metric}.alert"] = float(d.alert)
+        with mlflow.start_run(run_name=f"monitor-{result.created[:10]}") as run:
+            mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(
+                {
+                    "ragate.monitor.alert": str(result.alert).lower(),
+                    **{f"ragate.monitor.{d.metric}": "ALERT" if d.alert else "ok" for d in result.drifts},
+                }
+            )
+            for path in paths:
+                mlflow.log_artifact(str(path))
+        return str(run.info.run_id)
+    except Exception as exc:  # a server that is down, a store that is locked, ...
+        raise TrackingError(f"tracking to {tracking_uri(root)} failed: {type(exc).__name__}: {exc}") from exc
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from gates.api import _cache
-    from gates.feedback import since_text
-    from gates.metrics.base import get_metric
-    from ragate_core.jsonl import write_text
+    from gates.feedback import duration, since_text
+    from gates.profile import load_profile
+    from gates.tracking import TrackingError
     from ragate_core.project import find_project_root
 
     root = find_project_root()
+    profile = load_profile(args.profile, root)
+    if profile.monitor is None:
+        raise UsageError(
+            f"{profile.source}: no monitor: section; add one (monitor: metrics: <name>: max_drop ...) "
+            "or give --profile a profile that has it"
+        )
+    since = args.since or duration(profile.monitor.since)
+    sample = args.sample if args.sample is not None else profile.monitor.sample
     if args.traces is not None:
         if not args.traces.is_file():
             raise UsageError(f"--traces {args.traces}: no such file")
-        rows = in_window(rows_from_file(args.traces), args.since)
+        rows = in_window(rows_from_file(args.traces), since)
         source = str(args.traces)
     else:
-        rows = rows_from_experiment(root, args.experiment, args.since)
+        rows = rows_from_experiment(root, args.experiment, since)
         source = f"experiment {args.experiment}"
     if not rows:
-        raise UsageError(f"no traces in {source} over the last {since_text(args.since)}: nothing to monitor")
-    if args.sample and len(rows) > args.sample:
+        raise UsageError(f"no traces in {source} over the last {since_text(since)}: nothing to monitor")
+    if sample and len(rows) > sample:
         import random
 
-        rows = random.Random(SEED).sample(rows, args.sample)
+        rows = random.Random(SEED).sample(list(rows), sample)
     cache = _cache(not args.no_cache, root)
-    now = score_rows(rows, args.metrics, cache)
-    label, base = baseline_values(args.baseline, root, args.metrics, cache)
-    thresholds: Mapping[str, float] = dict(args.threshold or {})
-    drifts = [
-        compare(
-            name,
-            now[name],
-            base.get(name, []),
-            thresholds.get(name, get_metric(name).default_threshold),
-            args.max_drop,
-        )
-        for name in args.metrics
-    ]
-    print(f"monitor: {len(rows)} answers from {source} (last {since_text(args.since)}) vs {label}")
-    print(table(drifts))
-    alert = any(d.alert for d in drifts)
-    if args.output is not None:
-        write_text(
-            args.output,
-            json.dumps(
-                {
-                    "source": source,
-                    "since": since_text(args.since),
-                    "baseline": label,
-                    "rows": len(rows),
-                    "alert": alert,
-                    "metrics": [asdict(d) for d in drifts],
-                },
-                indent=2,
-            )
-            + "\n",
-        )
-        print(f"wrote {args.output}", file=sys.stderr)
-    return 1 if alert else 0
-
-
-def _thresholds(value: str) -> dict[str, float]:
-    out = {}
-    for part in value.split(","):
-        name, _, number = part.partition("=")
+    result = run_monitor(profile, rows, source, since, args.baseline, root, cache)
+    print(f"monitor: {result.rows} answers from {source} (last {result.since}) vs {result.baseline}")
+    print(table(result.drifts))
+    report_dir = args.report_dir if args.report_dir.is_absolute() else Path.cwd() / args.report_dir
+    paths = write_monitor_reports(result, report_dir)
+    print(f"reports: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    status = 1 if result.alert else 0
+    if not args.no_tracking:
         try:
-            out[name.strip()] = float(number)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r}: give metric=value, e.g. faithfulness=0.5") from None
-    return out
+            run_id = track_monitor_run(root, result, paths)
+            print(f"MLflow run {run_id} (experiment {MONITOR_EXPERIMENT})", file=sys.stderr)
+        except TrackingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = status or 2
+    alerts = sum(d.alert for d in result.drifts)
+    verdict = "ALERT" if result.alert else "no alert"
+    print(f"ragate monitor: {verdict}: {alerts} of {len(result.drifts)} metrics alert")
+    return status
+
+
+def _profile_arg(value: str) -> str:
+    from gates import ENVIRONMENTS
+
+    if value in ENVIRONMENTS or value.endswith((".yaml", ".yml")):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: give {', '.join(ENVIRONMENTS)} or a .yaml path")
 
 
 def add_monitor_parser(sub: Any) -> None:
     """The ``monitor`` subcommand (registered by :func:`gates.cli.build_parser`)."""
-    from gates.cli import _metric_list
     from gates.feedback import duration
     from gates.serve import EXPERIMENT
 
     p = sub.add_parser("monitor", help="score production answers and compare them with a baseline")
+    p.add_argument(
+        "--profile",
+        type=_profile_arg,
+        default="prod",
+        metavar="ENV|FILE.yaml",
+        help="the profile whose monitor: section has the rules (default: prod)",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--experiment", default=EXPERIMENT, metavar="NAME", help=f"default: {EXPERIMENT}")
     where.add_argument(
         "--traces", type=Path, metavar="FILE.jsonl", help="ragate ask --output rows (+ timestamp)"
     )
-    p.add_argument("--since", type=duration, default=duration("1d"), metavar="AGE", help="default: 1d")
+    p.add_argument("--since", type=duration, metavar="AGE", help="e.g. 1d, 12h (default: the profile's)")
     p.add_argument(
         "--baseline",
         type=Path,
         metavar="FILE",
         help="gate-report.json or a traces .jsonl (default: the champion)",
     )
-    p.add_argument("--metrics", type=_metric_list, default=",".join(DEFAULT_METRICS))
-    p.add_argument("--threshold", type=_thresholds, metavar="M=V,...", help="per-case thresholds")
-    p.add_argument("--max-drop", type=float, default=0.05, help="tolerated worsening (default 0.05)")
-    p.add_argument("--sample", type=int, default=0, metavar="N", help="score at most N rows (stable sample)")
-    p.add_argument("--output", type=Path, metavar="FILE.json", help="write the comparison as JSON")
+    p.add_argument("--sample", type=_positive, metavar="N", help="score at most N rows (stable sample)")
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where monitor-report.json/.md/.html go (default: reports)",
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read or fill the judgment cache")
+    p.add_argument("--no-tracking", action="store_true", help="do not log an MLflow run")
     p.set_defaults(func=cmd_monitor)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number >= 1")
+    return int(value)

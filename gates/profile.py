@@ -8,11 +8,12 @@ promotion. It is validated when pytest starts; every problem names the file and 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gates import ENVIRONMENTS
 from ragate_core.errors import UsageError
@@ -76,11 +77,21 @@ class Sample(_Strict):
 
 
 class DatasetSpec(_Strict):
-    """A dataset file, how to read it, and which metrics judge it."""
+    """A dataset file, how to read it, and which metrics judge it.
+
+    ``kind``: ``golden`` (question, reference answer, source ids), ``adversarial``
+    (prompts), or ``regression`` (questions from user feedback, ``ragate feedback
+    export``: a corrected answer as ``ground_truth`` when given, never source ids, so
+    metrics that read source ids are out of scope and may not be listed, and
+    answer_correctness judges only the rows with a ground truth). ``optional: true``: a
+    missing or empty file contributes no case instead of being an error (a regression set
+    before any feedback arrived); the other datasets still gate.
+    """
 
     name: str = Field(min_length=1)
     path: Path
-    kind: Literal["golden", "adversarial"] = "golden"
+    kind: Literal["golden", "adversarial", "regression"] = "golden"
+    optional: bool = False
     sample: Sample = Sample()
     metrics: list[str] | None = None
 
@@ -100,6 +111,39 @@ class Pricing(_Strict):
     completion_per_1k: Annotated[float, Field(ge=0.0)]
 
 
+class MonitorRule(_Strict):
+    """How ``ragate monitor`` watches one metric in production (gates/monitor.py).
+
+    ``threshold``: the per-case threshold for the failing share (default: the profile's
+    ``metrics.<name>.threshold``, else the metric's own). ``max_drop``: the tolerated
+    worsening of the mean against the baseline (absolute for a score in [0, 1]; a fraction
+    of the baseline mean for a metric with a unit, such as latency in ms); the monitor
+    alerts when the mean got worse by more than this *and* the 95% bootstrap interval of
+    the difference lies wholly on the worse side. ``max_failing_share``: alert when more
+    than this share of the window's cases fails the per-case threshold (optional).
+    """
+
+    threshold: float | None = None
+    max_drop: Annotated[float, Field(ge=0.0)] = 0.05
+    max_failing_share: Fraction | None = None
+
+
+class MonitorSpec(_Strict):
+    """The ``monitor:`` section: which production answers ``ragate monitor`` scores and how
+    each metric alerts. ``since`` and ``sample`` are defaults its options override."""
+
+    since: str = "1d"
+    sample: Annotated[int, Field(ge=1)] | None = None
+    metrics: dict[str, MonitorRule] = Field(min_length=1)
+
+    @field_validator("since")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*[1-9]\d*\s*[dhm]\s*", value):
+            raise ValueError("give a positive duration like 1d, 12h or 30m")
+        return value.strip()
+
+
 class GateProfile(_Strict):
     """One environment's gate definition."""
 
@@ -117,6 +161,8 @@ class GateProfile(_Strict):
     reports: list[str] | None = None
     # Token prices for the cost metric (required when metrics has cost).
     pricing: Pricing | None = None
+    # Rules for `ragate monitor` on production traces (prod profile).
+    monitor: MonitorSpec | None = None
     # Filled by load_profile: where it came from and what it was.
     source: Path = Path("<memory>")
     sha256: str = ""
@@ -212,6 +258,8 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
         else:
             _check_non_negative(path, name, gate)
     _check_rules(path, profile)
+    if profile.monitor is not None:
+        _check_monitor(path, profile)
     if "cost" in profile.metrics and profile.pricing is None:
         raise UsageError(
             f"{path}: metrics.cost: needs a pricing: section "
@@ -226,15 +274,57 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
             raise UsageError(f"{path}: reports: {exc}") from exc
     for i, dataset in enumerate(profile.datasets):
         target = dataset.path if dataset.path.is_absolute() else root / dataset.path
-        if not target.is_file():
-            raise UsageError(f"{path}: datasets[{i}].path: dataset file {target} not found")
+        if not target.is_file() and not (dataset.optional and not target.exists()):
+            raise UsageError(
+                f"{path}: datasets[{i}].path: dataset file {target} not found"
+                + ("" if dataset.optional else " (optional: true lets a missing file contribute no case)")
+            )
         for name in dataset.metrics or []:
             if name not in profile.metrics:
                 raise UsageError(
                     f"{path}: datasets[{i}].metrics: {name!r} has no entry under metrics "
                     f"(defined: {', '.join(profile.metrics)})"
                 )
+            if dataset.kind == "regression" and name in known and needs_source_ids(get_metric(name)):
+                raise UsageError(
+                    f"{path}: datasets[{i}].metrics: {name!r} reads the cases' source_ids, which "
+                    "regression cases (from feedback) do not have; leave it out of this dataset"
+                )
     return profile
+
+
+def needs_source_ids(metric: object) -> bool:
+    """Whether a metric reads the cases' relevant source ids (the retrieval metrics): what
+    its ``reads`` returns for a case says so."""
+    from gates.metrics.base import MetricCase
+
+    reads = getattr(metric, "reads", None)
+    try:
+        return callable(reads) and "source_ids" in reads(MetricCase(id="", question="", answer=""))
+    except Exception:  # a metric that cannot describe a bare case: assume it does not
+        return False
+
+
+def _check_monitor(path: Path, profile: GateProfile) -> None:
+    """``monitor.metrics.<name>``: a known metric; a threshold in the metric's range."""
+    from gates.metrics.base import get_metric, metric_names
+
+    assert profile.monitor is not None
+    known = metric_names()
+    for name, rule in profile.monitor.metrics.items():
+        where = f"{path}: monitor.metrics.{name}"
+        if name not in known:
+            raise UsageError(f"{where}: unknown metric; known metrics: {', '.join(known)}")
+        if name == "cost" and profile.pricing is None:
+            raise UsageError(
+                f"{where}: needs a pricing: section (currency, prompt_per_1k, completion_per_1k)"
+            )
+        if rule.threshold is None:
+            continue
+        if getattr(get_metric(name), "unit", None) is None and not 0.0 <= rule.threshold <= 1.0:
+            raise UsageError(f"{where}.threshold: {rule.threshold} is outside [0, 1]")
+        if rule.threshold < 0:
+            raise UsageError(f"{where}.threshold: {rule.threshold} is negative; give a value >= 0")
 
 
 def _check_ranges(path: Path, name: str, gate: MetricGate) -> None:

@@ -42,6 +42,21 @@ class GoldenCase(QuestionRow):
         return bool(self.source_ids)
 
 
+class RegressionRow(_Row):
+    """A row of ``datasets/regression/*.jsonl`` (``ragate feedback export``): a question a
+    user rated down, with the corrected answer as ``ground_truth`` when one was given.
+
+    No ``source_ids``: feedback does not say which documents hold the answer, so the
+    retrieval metrics do not apply to these rows (see ``kind: regression`` in
+    :mod:`gates.profile`); a row without ``ground_truth`` is not judged for correctness.
+    """
+
+    id: NonBlank
+    question: NonBlank
+    ground_truth: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
 class AnswerRow(_Row):
     """An answer to score (``ragate score --input``); ``ragate ask`` output is accepted."""
 

@@ -23,7 +23,11 @@ latency. A chain built on a LangChain runnable (``chain.runnable``, as ragate's
 :class:`rag.chain.RagChain`: input rails, retrieval, generation, output rails) gets a
 child span per step through ``mlflow.langchain.autolog``. A span processor masks every
 string in every span's inputs and outputs (:func:`gates.engine.mask_text`, names
-included) before export, so raw personal data never reaches the store.
+included) before export, so raw personal data never reaches the store. The root span
+is closed by a background thread (:meth:`Tracer.finish`): masking the question and the
+answer (a spaCy pass each, several ms) and queueing the export happen after the response
+is sent, so they add little to a request's latency (benchmarks/bench_serve.py measures
+it); the chain's step spans are masked when they end, inside the request.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 EXPERIMENT = "ragate-serve"
 MAX_BODY_BYTES = 16 * 1024
 MAX_REMEMBERED = 100_000  # trace ids kept in memory for feedback
+MAX_PENDING = 1000  # answered requests whose spans wait for masking and export
 FEEDBACK_NAME = "user_rating"
 EXPECTATION_NAME = "expected_response"
 # Where the default store keeps this experiment's artifacts (under the project).
@@ -130,6 +136,9 @@ class Tracer:
         # no store lookup, only a flush of the async export queue.
         self.issued: dict[str, None] = {}
         self._lock = threading.Lock()
+        # One background thread closes the request spans (masking is the costly part).
+        self._finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragate-trace")
+        self._pending = threading.BoundedSemaphore(MAX_PENDING)
 
     def trace_steps(self, chain: Any) -> bool:
         """Span a LangChain-built chain's steps (``chain.runnable``); whether it did."""
@@ -152,17 +161,50 @@ class Tracer:
         import mlflow
 
         with self._lock:
-            if trace_id in self.issued:
-                mlflow.flush_trace_async_logging()
-                return True
+            issued = trace_id in self.issued
+        if issued:
+            self.flush()
+            return True
         try:
             return mlflow.get_trace(trace_id, silent=True) is not None
         except Exception:
             return False
 
+    def finish(
+        self, span: Any, question: str, answer: Any, elapsed_ms: float, spec: str, end_ns: int
+    ) -> None:
+        """Close ``span`` in the background: mask the question (the span processor masks the
+        outputs), record the answer, end it at ``end_ns``. At most :data:`MAX_PENDING`
+        requests wait to be finished; a request beyond that waits here (back-pressure)."""
+        self._pending.acquire()
+
+        def work() -> None:
+            try:
+                span.set_inputs({"question": mask(question)})
+                _record(span, answer, elapsed_ms, spec)
+                span.end(end_time_ns=end_ns)
+            except Exception as exc:  # never raw: the span is closed without the texts
+                import logging
+
+                logging.getLogger(__name__).error(
+                    "trace %s: not recorded: %s", span.trace_id, type(exc).__name__
+                )
+                with contextlib.suppress(Exception):
+                    span.set_inputs({"question": "[not recorded: masking failed]"})
+                    span.end(outputs={"answer": "[not recorded]"}, status="ERROR", end_time_ns=end_ns)
+            finally:
+                self._pending.release()
+
+        self._finisher.submit(work)
+
+    def drain(self) -> None:
+        """Wait until every span handed to :meth:`finish` so far has ended."""
+        self._finisher.submit(lambda: None).result()
+
     def flush(self) -> None:
         import mlflow
 
+        self.drain()
         mlflow.flush_trace_async_logging()
 
 
@@ -189,25 +231,28 @@ class Service:
                 answer = _answer_of(self.chain, question)
             return _response(answer, None)
         import mlflow
+        from mlflow.tracing.provider import safe_set_span_in_context
 
-        failure: Exception | None = None
-        with mlflow.start_span(name="ask", span_type="CHAIN") as span:
+        # The root span is opened here (its trace id goes back to the client) and made the
+        # active span, so the chain's step spans nest under it; it is closed, after masking,
+        # by the tracer's background finisher (Tracer.finish), off the request's path.
+        span = mlflow.start_span_no_context(
+            name="ask", span_type="CHAIN", experiment_id=self.tracer.experiment_id
+        )
+        trace_id = span.trace_id
+        start = time.perf_counter()
+        try:
+            with safe_set_span_in_context(span), self._chain_lock:
+                answer = _answer_of(self.chain, question)
+        except Exception as exc:
+            # Recorded masked, and raised only after the span closed: an exception
+            # leaving the span would be stored with its raw message and traceback.
             span.set_inputs({"question": mask(question)})
-            trace_id = span.trace_id
-            start = time.perf_counter()
-            try:
-                with self._chain_lock:
-                    answer = _answer_of(self.chain, question)
-            except Exception as exc:
-                # Recorded masked, and raised only after the span closed: an exception
-                # leaving the span would be stored with its raw message and traceback.
-                span.set_attribute("ragate.error", f"{type(exc).__name__}: {mask(str(exc))}")
-                span.set_status("ERROR")
-                failure = exc
-            else:
-                _record(span, answer, (time.perf_counter() - start) * 1000.0, self.spec)
-        if failure is not None:
-            raise ChainFailed(trace_id, failure) from None
+            span.set_attribute("ragate.error", f"{type(exc).__name__}: {mask(str(exc))}")
+            span.end(status="ERROR")
+            raise ChainFailed(trace_id, exc) from None
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        self.tracer.finish(span, question, answer, elapsed_ms, self.spec, time.time_ns())
         self.tracer.remember(trace_id)
         return _response(answer, trace_id)
 

@@ -43,7 +43,7 @@ def test_the_profiles_grow_stricter_from_ci_to_prod() -> None:
     assert staging.datasets[0].sample.per_tag is None  # the full golden set
     assert staging.metrics["faithfulness"].rules.min_lower_bound is not None
     assert prod.sampling.repeats > 1
-    assert {d.kind for d in prod.datasets} == {"golden", "adversarial"}
+    assert {d.kind for d in prod.datasets} == {"golden", "adversarial", "regression"}
 
 
 def test_profile_path_names_a_shipped_profile_or_a_file() -> None:
@@ -131,7 +131,7 @@ BAD = {
     "missing key": (changed(metrics=None), "metrics: missing key"),
     "wrong kind": (
         changed(datasets__0__kind="csv"),
-        "datasets.0.kind: Input should be 'golden' or 'adversarial'",
+        "datasets.0.kind: Input should be 'golden', 'adversarial' or 'regression'",
     ),
     "too many repeats": (changed(sampling={"repeats": 50}), "sampling.repeats: Input should be less than"),
     "an environment nobody gates": (changed(env="qa"), "env: Input should be 'ci', 'staging' or 'prod'"),

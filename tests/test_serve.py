@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _fixtures import free_port, stop, wait_ready  # mlflow_server: tests/conftest.py
 
 pytestmark = pytest.mark.slow
 
@@ -61,68 +61,6 @@ PII = {
 PII_QUESTION = f"Hi, I am {PII['name']}, mail {PII['email']} or call {PII['phone']}: when is my refund paid?"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, what: str, timeout: float = 180) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, f"{what} exited with {process.returncode}"
-        assert time.monotonic() < deadline, f"{what} did not become healthy"
-        time.sleep(0.5)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A real ``mlflow server`` on loopback: ``(url, its folder)``."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{folder / 'server.db'}",
-            "--artifacts-destination",
-            str(folder / "artifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server, "mlflow server")
-        yield url, folder
-    finally:
-        _stop(server)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, mlflow_server: tuple[str, Path]) -> dict:
     """A team's project whose configured chain is the fake, and the environment to run in it."""
@@ -146,7 +84,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_server: tuple[str, 
 @pytest.fixture(scope="module")
 def service(project: dict) -> Iterator[str]:
     """``ragate serve`` on a free loopback port, stopped afterwards."""
-    port = _free_port()
+    port = free_port()
     log = project["root"] / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -158,10 +96,10 @@ def service(project: dict) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, f"ragate serve (log: {log})")
+        wait_ready(f"{url}/health", process, "ragate serve", log=log)
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _client(mlflow_url: str):
@@ -374,16 +312,13 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
     assert not _client(mlflow_server[0]).get_trace(known).info.assessments
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ragate_core.pii (names via spaCy NER) misses these names: a served question or "
-    "correction written like this would reach the trace store raw; fix belongs in the masker",
-)
 @pytest.mark.parametrize(
     "text",
     [f"Within 14 days, {PII['name']}.", PII_QUESTION.upper()],
 )
-def test_known_masker_misses_on_names(text: str) -> None:
+def test_names_the_ner_model_misses_are_masked_before_storing(text: str) -> None:
+    # A name at the end of a sentence, and one in a message written in capitals: the
+    # masker's own name finder (ragate_core.pii._more_names), issue 14.
     from gates.serve import mask
 
     assert PII["name"].upper() not in mask(text).upper()
@@ -421,3 +356,59 @@ def test_a_failing_chain_is_a_500_with_a_trace_and_nothing_raw_stored(
     for path in (tmp_path / ".ragate").rglob("*"):
         if path.is_file():
             assert PII["email"].encode() not in path.read_bytes(), path
+
+
+MONITOR_PROFILE = """\
+env: prod
+datasets:
+  - name: golden
+    path: qa.jsonl
+metrics:
+  toxicity: {threshold: 0.4, rules: {max_violations: 0}}
+monitor:
+  since: 1d
+  metrics:
+    toxicity: {max_drop: 0.02, max_failing_share: 0.0}
+"""
+
+
+MONITOR_ARGS = ("--baseline", "baseline.jsonl", "--report-dir", "monitor", "--no-tracking")
+
+
+def test_monitor_reads_the_served_traces_and_stays_quiet_on_the_same_chain(
+    service: str, project: dict, mlflow_server: tuple[str, Path]
+) -> None:
+    import httpx
+
+    root = project["root"]
+    with httpx.Client(base_url=service, timeout=60) as http:
+        for i in range(10):  # traces of their own, whatever ran before
+            http.post("/ask", json={"question": f"Can I change plan number {i}?"}).raise_for_status()
+    golden = {"id": "g1", "question": "q?", "ground_truth": "a.", "source_ids": []}
+    (root / "qa.jsonl").write_text(json.dumps(golden) + "\n", encoding="utf-8")
+    (root / "monitor.yaml").write_text(MONITOR_PROFILE, encoding="utf-8")
+    # The same chain's answers, logged elsewhere: the baseline.
+    rows = [
+        {
+            "id": f"b{i}",
+            "question": f"Can I change plan number {i}?",
+            "answer": f"You asked: Can I change plan number {i}?",
+            "contexts": [],
+        }
+        for i in range(30)
+    ]
+    (root / "baseline.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    done = subprocess.run(
+        [str(BIN / "ragate"), "monitor", "--profile", "monitor.yaml", "--sample", "60", *MONITOR_ARGS],
+        cwd=root,
+        env=project["env"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((root / "monitor" / "monitor-report.json").read_text())
+    assert report["source"] == "experiment ragate-serve" and report["rows"] >= 10
+    assert report["metrics"][0]["metric"] == "toxicity" and report["metrics"][0]["n"] >= 10
+    assert report["alert"] is False

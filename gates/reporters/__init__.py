@@ -123,5 +123,53 @@ def write_reports(report: GateReport, directory: Path, names: Sequence[str] | No
     return paths
 
 
+# Rules whose threshold and observed value are in the metric's own unit (a mean, a
+# percentile, a budget); the others are shares or counts of cases.
+UNIT_RULES = frozenset(
+    {
+        "min_mean",
+        "max_mean",
+        "min_lower_bound",
+        "max_upper_bound",
+        "max_p95",
+        "max_median",
+        "max_total",
+        "max_regression",
+    }
+)
+
+
+def metric_units(profile: object) -> dict[str, str]:
+    """Metric name -> unit for the profile's metrics whose unit the profile sets (``cost``:
+    its ``pricing.currency``); what a gate run puts in ``report.stats["units"]``. Fixed
+    units (latency's ms, in its threshold keys and docs) are left out, so the tables keep
+    their established columns."""
+    from gates.metrics.base import get_metric
+
+    units = {}
+    for name in getattr(profile, "metrics", {}) or {}:
+        try:
+            metric = get_metric(name)
+        except KeyError:
+            continue
+        configured = getattr(metric, "configured", None)
+        if not callable(configured):
+            continue
+        unit = getattr(configured(profile), "unit", None)
+        if isinstance(unit, str) and unit and unit != getattr(metric, "unit", None):
+            units[name] = unit
+    return units
+
+
+def with_unit(report: GateReport, metric: str, rule: str, text: str) -> str:
+    """``text`` (a formatted threshold or observed value) followed by the metric's unit when
+    the rule is in that unit and the report knows it (``stats["units"]``)."""
+    units = report.stats.get("units") if isinstance(report.stats, dict) else None
+    unit = (units or {}).get(metric) if isinstance(units, dict) else None
+    if not unit or rule not in UNIT_RULES or text in ("", "n/a"):
+        return text
+    return f"{text} {unit}"
+
+
 def all_reporters(names: Iterable[str] | None = None) -> list[Reporter]:
     return [get_reporter(n) for n in (names or reporter_names())]

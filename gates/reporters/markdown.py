@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gates.reporters import register_reporter
+from gates.reporters import register_reporter, with_unit
 from gates.results import GateReport, GateResult
 from gates.verdict import rule_spec
 
@@ -51,7 +51,8 @@ def markdown(report: GateReport) -> str:
     for g in gates:
         what, op = rule_words(g.rule)
         lines.append(
-            f"| {g.metric} | {what} {op} | {g.threshold:g} | {fmt(g.observed)} | {fmt_interval(g)} "
+            f"| {g.metric} | {what} {op} | {with_unit(report, g.metric, g.rule, f'{g.threshold:g}')} "
+            f"| {with_unit(report, g.metric, g.rule, fmt(g.observed))} | {fmt_interval(g)} "
             f"| {g.n_scored} | {g.n_unscored} | {'PASS' if g.passed else '**FAIL**'} |"
         )
     failing_cases = report.failing_cases()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gates.reporters import register_reporter
+from gates.reporters import register_reporter, with_unit
 from gates.reporters.markdown import fmt, fmt_interval, rule_words
 from gates.results import GateReport
 
@@ -23,7 +23,8 @@ def summary_lines(report: GateReport, report_paths: Sequence[Path] = ()) -> list
         op = rule_words(g.rule)[1]
         lines.append(
             (
-                f"{g.name:<34} {op:<6} {g.threshold:>10g} {fmt(g.observed):>10} {fmt_interval(g):<20} "
+                f"{g.name:<34} {op:<6} {with_unit(report, g.metric, g.rule, f'{g.threshold:g}'):>10} "
+                f"{with_unit(report, g.metric, g.rule, fmt(g.observed)):>10} {fmt_interval(g):<20} "
                 f"{g.n_scored:>6} {g.n_unscored:>5}  {'PASS' if g.passed else 'FAIL'}",
                 "green" if g.passed else "red",
             )
@@ -51,12 +52,15 @@ def summary_lines(report: GateReport, report_paths: Sequence[Path] = ()) -> list
         lines.append((f"the run stopped before a verdict: {report.stopped}", "red"))
     if not ordered:
         lines.append(("ragate verdict: FAIL: no gate ran, nothing was decided" + where, "red"))
-    elif report.missing:
-        lines.append(
-            (f"ragate verdict: FAIL: {len(report.missing)} gated metrics reported nothing{where}", "red")
-        )
-    elif failed:
-        lines.append((f"ragate verdict: FAIL: {len(failed)} of {len(ordered)} gates failed{where}", "red"))
+    elif report.missing or failed:
+        why = []
+        if failed:
+            names = ", ".join(f"{g.metric}.{g.rule}" for g in failed[:5])
+            names += " ..." if len(failed) > 5 else ""
+            why.append(f"{len(failed)} of {len(ordered)} gates failed ({names})")
+        if report.missing:
+            why.append(f"{len(report.missing)} gated metrics reported nothing ({', '.join(report.missing)})")
+        lines.append((f"ragate verdict: FAIL: {'; '.join(why)}{where}", "red"))
     else:
         lines.append((f"ragate verdict: PASS: all {len(ordered)} gates passed{where}", "green"))
     return lines
