@@ -46,7 +46,6 @@ one that counts; nothing is tuned on it) and, per gate profile, the share of unf
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import sys
@@ -119,7 +118,7 @@ def generate(model: str, out: Path, index_dir: Path, limit: int | None) -> None:
     )
     ingest(config, store=open_store(config))
     chain = build_chain(config)
-    print(f"{model}: {len(done)} done, {len(cases) - len(done)} to go; chain {chain.version}", flush=True)
+    print(f"{model}: {len(done)} done, {len(cases) - len(done)} to go; chain {chain.version()}", flush=True)
     with out.open("a", encoding="utf-8") as handle:
         for n, case in enumerate(cases, 1):
             if case["id"] in done:
@@ -205,26 +204,6 @@ def label_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return stats
 
 
-def metric_case(row: dict[str, Any]) -> Any:
-    """A MetricCase of a dataset row, with every field the installed MetricCase has."""
-    from gates.metrics.base import MetricCase
-
-    values = {
-        "id": row["id"],
-        "question": row["question"],
-        "answer": row["answer"],
-        "contexts": tuple(row["contexts"]),
-        "ground_truth": row["ground_truth"],
-        "answerable": row["answerable"],
-        "blocked": row["blocked"],
-        "rail": row["rail"],
-        "sources": tuple(row["sources"]),
-        "source_ids": tuple(row["source_ids"]),
-    }
-    names = {f.name for f in dataclasses.fields(MetricCase)}
-    return MetricCase(**{k: v for k, v in values.items() if k in names})
-
-
 def profile_threshold(env: str, metric: str) -> float | None:
     import yaml
 
@@ -239,6 +218,7 @@ def measure_metric(name: str, label_key: str, rows: list[dict[str, Any]]) -> dic
 
     from gates.calibrate import auroc
     from gates.metrics.base import get_metric, metric_names, passes
+    from gates.scoring import metric_case  # the row -> MetricCase of every scoring path
 
     if name not in metric_names():
         return {"skipped": f"metric {name!r} is not registered"}

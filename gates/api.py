@@ -487,29 +487,18 @@ def _gates(
     thresholds: Mapping[str, float],
     profile: GateProfile | None,
 ) -> list[GateResult]:
-    from gates.metrics.base import passes
-    from gates.verdict import evaluate_metric
+    from gates.verdict import metric_gates
 
     if profile is None:
         return []
-    gates: list[GateResult] = []
-    for name, gate in profile.metrics.items():
-        if name not in metrics:
-            continue  # reported as missing: the run fails closed
-        metric, threshold = metrics[name], thresholds[name]
-        # A case outside a metric's scope ("not applicable", e.g. retrieval on an unanswerable
-        # case) is neither scored nor unscored, as in the gate run.
-        values = [c.scores[name].value for c in cases if not _not_applicable(c.scores[name])]
-        gates.extend(
-            evaluate_metric(
-                name,
-                values,
-                lambda v, m=metric, t=threshold: passes(m, v, t),
-                gate.rules,
-                profile.bootstrap_resamples,
-            )
-        )
-    return gates
+    # A case outside a metric's scope ("not applicable", e.g. retrieval on an unanswerable
+    # case) is neither scored nor unscored, as in the gate run.
+    return metric_gates(
+        profile,
+        metrics,
+        thresholds,
+        lambda name: [c.scores[name].value for c in cases if not _not_applicable(c.scores[name])],
+    )
 
 
 def _report(
@@ -523,6 +512,7 @@ def _report(
 ) -> Any:
     from gates.engine import mask_text  # the gate run's masking of what reports hold
     from gates.report import build_report
+    from gates.reporters import metric_units
 
     records = {}
     for case in cases:
@@ -551,7 +541,7 @@ def _report(
         "thresholds": {m: thresholds.get(m, _default_threshold(m)) for m in gated},
         "directions": {m: metrics[m].direction if m in metrics else _direction(m) for m in gated}
         | {m: metrics[m].direction for m in names},
-        "stats": {"cases": len(cases)},
+        "stats": {"cases": len(cases)} | ({"units": metric_units(profile)} if profile is not None else {}),
         "flaky": {},
     }
     env = profile.env if profile is not None else "notebook"

@@ -15,7 +15,9 @@ optional:
   models-from-code file path or a ``PythonModel``); without it the registered version holds
   the version tags only (a team may register its own model separately).
 
-The answer may be an :class:`Answer`, any object with those attributes, or a mapping.
+The answer may be an :class:`Answer`, any object with those attributes, or a mapping; it
+must carry ``answer`` and ``contexts`` (an empty list when nothing was retrieved, which a
+blocked answer may omit).
 """
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ class Answer:
         data = result if isinstance(result, Mapping) else getattr(result, "__dict__", {})
         if "answer" not in data:
             raise TypeError(f"the chain returned {type(result).__name__} without an 'answer'")
+        if "contexts" not in data and not data.get("blocked", False):
+            # Faithfulness and context metrics would judge an answer against nothing and
+            # report "unsupported": name the contract's field instead.
+            raise TypeError(
+                f"the chain returned {type(result).__name__} without 'contexts' (the retrieved "
+                "texts the model saw; return an empty list when nothing was retrieved)"
+            )
 
         def count(key: str) -> int | None:
             value = data.get(key)

@@ -58,26 +58,46 @@ class InitResult:
     next_steps: tuple[str, ...]
 
 
+PYTEST_TABLE = """
+[tool.pytest.ini_options]
+# Added by `ragate init`: pytest imports your chain's package from the project folder, and
+# deepeval's and langsmith's pytest plugins (installed with ragate's dependencies) stay off.
+pythonpath = ["."]
+addopts = "-p no:deepeval -p no:langsmith_plugin"
+"""
+
+
 def _pyproject_addition(path: Path, chain: str) -> tuple[str | None, list[str]]:
-    """The text to append to ``path`` (``None``: nothing) and the tables it already has."""
+    """The text to append to ``path`` (``None``: nothing) and the tables it already has.
+
+    Adds ``[tool.ragate]``, ``[tool.ragate.gates]`` and ``[tool.pytest.ini_options]``, each
+    only when the file lacks it.
+    """
     template = _template("pyproject.toml").format(chain=chain)
     if not path.exists():
-        return template.lstrip("\n"), []
+        return (template + PYTEST_TABLE).lstrip("\n"), []
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc}); fix it, then run ragate init again") from exc
-    ragate = data.get("tool", {}).get("ragate")
-    has_ragate = isinstance(ragate, dict)
-    has_gates = has_ragate and isinstance(ragate.get("gates"), dict)
-    if has_gates:
-        return None, ["[tool.ragate]", "[tool.ragate.gates]"]
-    if has_ragate:
+    tool = data.get("tool", {})
+    ragate = tool.get("ragate")
+    kept: list[str] = []
+    if isinstance(ragate, dict) and isinstance(ragate.get("gates"), dict):
+        addition = ""
+        kept += ["[tool.ragate]", "[tool.ragate.gates]"]
+    elif isinstance(ragate, dict):
         # Keep the team's [tool.ragate]; add only the gates table.
-        gates_table = template[template.index("[tool.ragate.gates]") :]
-        return "\n# --- added by `ragate init` ---\n" + gates_table, ["[tool.ragate]"]
-    return template, []
+        addition = "\n# --- added by `ragate init` ---\n" + template[template.index("[tool.ragate.gates]") :]
+        kept.append("[tool.ragate]")
+    else:
+        addition = template
+    if isinstance(tool.get("pytest", {}).get("ini_options"), dict):
+        kept.append("[tool.pytest.ini_options]")
+    else:
+        addition += PYTEST_TABLE
+    return addition or None, kept
 
 
 def init_project(
@@ -143,8 +163,12 @@ def init_project(
         else:
             created.insert(0, "pyproject.toml")
     steps = []
-    if chain == DEFAULT_CHAIN or addition is None:
+    if chain == DEFAULT_CHAIN or "[tool.ragate.gates]" in kept:
         steps.append('point [tool.ragate.gates] chain in pyproject.toml at your factory ("module:function")')
+    if "[tool.pytest.ini_options]" in kept:
+        steps.append(
+            'in [tool.pytest.ini_options], set pythonpath = ["."] if your chain\'s package is not installed'
+        )
     steps += [
         f"replace the example row of {dataset} with your questions "
         "(id, question, ground_truth, source_ids, tags)",

@@ -35,6 +35,7 @@ __all__ = [
     "bootstrap",
     "decide",
     "evaluate_metric",
+    "metric_gates",
     "register_rule",
     "row_mean",
     "rule",
@@ -49,13 +50,23 @@ Interval = tuple[float, float]
 Comparison = Literal[">=", "<="]
 
 
+BOOTSTRAP_CHUNK = 2_000_000  # indices per chunk of resamples (16 MB of int64)
+
+
 def bootstrap(
     values: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], resamples: int, seed: int = SEED
 ) -> Interval:
     """Percentile bootstrap interval of ``statistic`` (applied row-wise to resamples)."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(resamples, len(values)))
-    stats = statistic(values[idx])
+    # Resamples are drawn in row chunks (~2M indices each) so memory stays bounded at any
+    # number of cases; the generator's stream, hence the interval, is the same as one draw.
+    rows = max(1, BOOTSTRAP_CHUNK // max(1, len(values)))
+    stats = np.concatenate(
+        [
+            statistic(values[rng.integers(0, len(values), size=(min(rows, resamples - start), len(values)))])
+            for start in range(0, resamples, rows)
+        ]
+    )
     alpha = (1.0 - CONFIDENCE) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     return float(low), float(high)
@@ -296,6 +307,53 @@ def evaluate_metric(
         note = "nothing scored" if n == 0 else ""
         results.append(GateResult(metric, name, threshold, observed, interval, n, n_unscored, passed, note))
     return results
+
+
+class _Gate(Protocol):
+    @property
+    def rules(self) -> _Rules: ...
+
+
+class _Profile(Protocol):
+    @property
+    def metrics(self) -> Mapping[str, _Gate]: ...
+
+    @property
+    def bootstrap_resamples(self) -> int: ...
+
+
+def metric_gates(
+    profile: _Profile,
+    metrics: Mapping[str, Any],
+    thresholds: Mapping[str, float],
+    values: Callable[[str], Sequence[float | None]],
+) -> list[GateResult]:
+    """Every gated metric's rules, decided by :func:`evaluate_metric`: the one loop over a profile.
+
+    ``profile`` is a ``GateProfile`` (its ``metrics`` gates and ``bootstrap_resamples``);
+    ``metrics`` maps a name to its ``Metric`` (its ``direction`` decides whether a case's
+    value passes ``thresholds[name]``); ``values(name)`` gives that metric's per-case values
+    (``None`` = unscored; cases outside the metric's scope left out). A gated metric missing
+    from ``metrics`` gets no result here: the report lists it as missing and the run fails
+    closed. Paired rules (``max_regression``) are left to :mod:`gates.regression`.
+    """
+    from gates.metrics.base import passes
+
+    gates: list[GateResult] = []
+    for name, gate in profile.metrics.items():
+        if name not in metrics:
+            continue
+        metric, threshold = metrics[name], thresholds[name]
+        gates.extend(
+            evaluate_metric(
+                name,
+                values(name),
+                lambda v, m=metric, t=threshold: passes(m, v, t),
+                gate.rules,
+                profile.bootstrap_resamples,
+            )
+        )
+    return gates
 
 
 @dataclass(frozen=True)

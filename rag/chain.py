@@ -104,9 +104,9 @@ class RagChain:
         """What the registry logs for this chain: the models-from-code file ``rag/mlflow_model.py``."""
         return str(Path(__file__).with_name("mlflow_model.py"))
 
-    @property
     def version(self) -> dict[str, str]:
-        """What identifies the answers this chain gives (for caches and the registry)."""
+        """What identifies the answers this chain gives (for caches and the registry): the
+        ``Chain`` protocol's ``version() -> dict``."""
         return {
             "chain_hash": self.config.chain_hash(),
             "prompt_version": self.prompt.version,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -15,49 +15,6 @@ from pydantic import BaseModel, ValidationError
 from ragate_core.errors import UsageError
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def read_jsonl(path: Path, model: type[M]) -> list[M]:
-    """Read ``path`` as JSON Lines, validating each row with ``model``.
-
-    Blank lines are skipped. Any problem raises :class:`UsageError` naming ``file:line``.
-    """
-    rows: list[M] = []
-    seen: dict[str, int] = {}
-    for lineno, raw in _lines(path):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
-        if not isinstance(data, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
-        try:
-            row = model.model_validate(data)
-        except ValidationError as exc:
-            raise UsageError(f"{path}:{lineno}: {describe_validation(exc)}") from exc
-        row_id = getattr(row, "id", None)
-        if row_id is not None:
-            if row_id in seen:
-                raise UsageError(f"{path}:{lineno}: duplicate id {row_id!r} (first on line {seen[row_id]})")
-            seen[row_id] = lineno
-        rows.append(row)
-    return rows
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
-    # Split on "\n" only (a trailing "\r" is JSON whitespace): str.splitlines() also breaks at
-    # U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves raw inside
-    # strings, so a row written by write_jsonl would come back cut in two.
-    yield from enumerate(text.split("\n"), start=1)
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -72,6 +29,72 @@ def describe_validation(exc: ValidationError) -> str:
         else:
             parts.append(f"field {key!r}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(parts)
+
+
+def read_jsonl(path: Path, model: type[M]) -> list[M]:
+    """Read ``path`` as JSON Lines, validating each row with ``model``.
+
+    Blank lines are skipped. Any problem raises :class:`UsageError` naming ``file:line``.
+    """
+    return validate_rows(_objects(path), model)
+
+
+def validate_rows(
+    rows: Iterable[tuple[str, str, dict[str, Any]]],
+    model: type[M],
+    describe: Callable[[ValidationError], str] = describe_validation,
+    error: type[UsageError] = UsageError,
+) -> list[M]:
+    """Validate ``(where, first, data)`` rows with ``model``, in order; the one loop for every row source.
+
+    ``where`` prefixes a message about the row (``"qa.jsonl:3"``); ``first`` is how a later
+    row with the same ``id`` names this one (``"on line 3"``). ``describe`` words a pydantic
+    error (default :func:`describe_validation`); messages are raised as ``error`` (a
+    :class:`UsageError` subclass). Rows are consumed lazily, so a source's own errors
+    (bad JSON, a bad cell) surface at their row.
+    """
+    out: list[M] = []
+    seen: dict[Any, str] = {}
+    for where, first, data in rows:
+        try:
+            row = model.model_validate(data)
+        except ValidationError as exc:
+            raise error(f"{where}: {describe(exc)}") from exc
+        row_id = getattr(row, "id", None)
+        if row_id is not None:
+            if row_id in seen:
+                raise error(f"{where}: duplicate id {row_id!r} (first {seen[row_id]})")
+            seen[row_id] = first
+        out.append(row)
+    return out
+
+
+def _objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(path:line, "on line N", object)`` for each non-blank line; bad JSON names file:line."""
+    for lineno, raw in _lines(path):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
+        yield f"{path}:{lineno}", f"on line {lineno}", data
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
+    # Split on "\n" only (a trailing "\r" is JSON whitespace): str.splitlines() also breaks at
+    # U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves raw inside
+    # strings, so a row written by write_jsonl would come back cut in two.
+    yield from enumerate(text.split("\n"), start=1)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ragate_core.errors import UsageError
-from ragate_core.jsonl import read_jsonl
+from ragate_core.jsonl import read_jsonl, validate_rows
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -100,21 +100,8 @@ def validate_records(records: Iterable[tuple[str, dict[str, Any]]], model: type[
     ``where`` names the row in messages (``"data.csv:3 (row 2)"``, ``"row 'q1'"``).
     Duplicate ``id`` values are an error naming both rows.
     """
-    rows: list[M] = []
-    seen: dict[str, str] = {}
-    for where, record in records:
-        data = clean_record(record, model, where)
-        try:
-            row = model.model_validate(data)
-        except ValidationError as exc:
-            raise DataError(f"{where}: {describe_cells(exc, model)}") from exc
-        row_id = getattr(row, "id", None)
-        if row_id is not None:
-            if row_id in seen:
-                raise DataError(f"{where}: duplicate id {row_id!r} (first at {seen[row_id]})")
-            seen[row_id] = where
-        rows.append(row)
-    return rows
+    cleaned = ((where, f"at {where}", clean_record(record, model, where)) for where, record in records)
+    return validate_rows(cleaned, model, lambda exc: describe_cells(exc, model), DataError)
 
 
 def clean_record(record: dict[str, Any], model: type[BaseModel], where: str) -> dict[str, Any]:

@@ -1,16 +1,12 @@
 """Shared, expensive fixtures for the unit tests (built once per session)."""
 
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from _fixtures import REPO, MlflowServer, free_port, mlflow_server_in, stop, wait_ready
 
-REPO = Path(__file__).resolve().parents[1]
 # The model the loopback llama.cpp server serves (under this alias).
 SERVED_MODEL = "smollm2-135m-instruct"
 
@@ -29,12 +25,6 @@ def corpus_index(tmp_path_factory):
     store = open_store(config)
     ingest(config, store=store)
     return config, store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -57,24 +47,14 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready in 90 s:\n{log.read_text()[-2000:]}")
-            time.sleep(0.25)
+        wait_ready(f"{url}/models", process, "llama_cpp.server", timeout=90, log=log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on loopback, one per test module: ``(url, folder)``."""
+    with mlflow_server_in(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server

@@ -181,13 +181,13 @@ def test_result_row_is_json_ready(config):
 
 def test_version_identifies_config_prompt_and_model(config):
     chain, _ = make_chain(config)
-    version = chain.version
+    version = chain.version()
     assert version["chain_hash"] == config.chain_hash()
     assert version["prompt_version"] == "answer-v1"
     assert re.fullmatch(r"[0-9a-f]{64}", version["prompt_sha256"])
     assert (version["model"], version["model_sha256"]) == ("fake-model", "fake-fingerprint")
     other, _ = make_chain(config.model_copy(update={"top_k": 5}))
-    assert other.version["chain_hash"] != version["chain_hash"]
+    assert other.version()["chain_hash"] != version["chain_hash"]
 
 
 def test_unknown_prompt_fails_when_the_chain_is_built(config):
@@ -208,7 +208,7 @@ def test_build_chain_reads_the_project_configuration(tmp_path, monkeypatch):
     assert chain.config.top_k == 2
     assert (tmp_path / "state" / "chroma").is_dir()
     assert chain.generator.name == "fake-model"
-    assert chain.guardrails is None and chain.version["guardrails"] == "off"
+    assert chain.guardrails is None and chain.version()["guardrails"] == "off"
 
 
 def test_retrieval_on_the_real_index(corpus_index):
@@ -421,5 +421,5 @@ def test_real_chain_is_deterministic(real_chain):
 @pytest.mark.slow
 def test_real_model_fingerprint_is_the_gguf_hash(real_chain):
     path = packaged_model_path("smollm2-135m-instruct", REPO)
-    assert real_chain.version["model_sha256"] == model_file_hash(path)
-    assert real_chain.version["model"] == "smollm2-135m-instruct"
+    assert real_chain.version()["model_sha256"] == model_file_hash(path)
+    assert real_chain.version()["model"] == "smollm2-135m-instruct"

@@ -71,13 +71,27 @@ def test_init_adds_only_the_table_the_pyproject_lacks(tmp_path: Path) -> None:
 
 
 def test_init_leaves_a_pyproject_that_has_both_tables_alone(tmp_path: Path) -> None:
-    original = '[tool.ragate]\ncache_dir = "c"\n\n[tool.ragate.gates]\nchain = "mine:build"\n'
+    original = (
+        '[tool.ragate]\ncache_dir = "c"\n\n[tool.ragate.gates]\nchain = "mine:build"\n\n'
+        '[tool.pytest.ini_options]\naddopts = "-q"\n'
+    )
     (tmp_path / "pyproject.toml").write_text(original)
 
     result = init_project(tmp_path, chain="other:build")
 
     assert (tmp_path / "pyproject.toml").read_text() == original
-    assert result.kept == ("[tool.ragate]", "[tool.ragate.gates]")
+    assert result.kept == ("[tool.ragate]", "[tool.ragate.gates]", "[tool.pytest.ini_options]")
+    assert any('pythonpath = ["."]' in step for step in result.next_steps)
+
+
+def test_init_adds_a_pytest_table_that_imports_the_team_package(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "bot"\n')
+
+    init_project(tmp_path, chain="bot.chain:build")
+
+    ini = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert ini["pythonpath"] == ["."]
+    assert "-p no:deepeval" in ini["addopts"]
 
 
 def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:

@@ -39,16 +39,29 @@ def test_crlf_line_endings_are_accepted(tmp_path):
     assert [r.id for r in read_jsonl(path, Row)] == ["a", "b"]
 
 
-def test_malformed_json_names_file_and_line(tmp_path):
-    path = write_lines(tmp_path / "rows.jsonl", '{"id": "a", "text": "x"}', "", '{"id": "b", "text": }')
-    with pytest.raises(UsageError, match=r"rows\.jsonl:3: not valid JSON: .*\(column \d+\)"):
-        read_jsonl(path, Row)
+# One bad line each: the message names file:line and what is wrong there.
+BAD_LINES = {
+    "malformed JSON": (
+        Row,
+        ['{"id": "a", "text": "x"}', "", '{"id": "b", "text": }'],
+        r"rows\.jsonl:3: not valid JSON: .*\(column \d+\)",
+    ),
+    "not an object": (Row, ['["a", "b"]'], r"rows\.jsonl:1: expected a JSON object, got list"),
+    "wrong type": (Row, ['{"id": "a", "text": "x", "n": "many"}'], r"rows\.jsonl:1: field 'n': .*'many'"),
+    "duplicate id": (
+        Row,
+        ['{"id": "a", "text": "x"}', '{"id": "b", "text": "x"}', '{"id": "a", "text": "z"}'],
+        r"rows\.jsonl:3: duplicate id 'a' \(first on line 1\)",
+    ),
+    "blank question": (QuestionRow, ['{"id": "q1", "question": "   "}'], r"rows\.jsonl:1: field 'question'"),
+}
 
 
-def test_non_object_line_is_rejected(tmp_path):
-    path = write_lines(tmp_path / "rows.jsonl", '["a", "b"]')
-    with pytest.raises(UsageError, match=r"rows\.jsonl:1: expected a JSON object, got list"):
-        read_jsonl(path, Row)
+@pytest.mark.parametrize(("model", "lines", "message"), list(BAD_LINES.values()), ids=list(BAD_LINES))
+def test_a_bad_line_is_named_by_file_and_line(tmp_path, model, lines, message):
+    path = write_lines(tmp_path / "rows.jsonl", *lines)
+    with pytest.raises(UsageError, match=message):
+        read_jsonl(path, model)
 
 
 def test_unknown_field_names_file_line_and_field(tmp_path):
@@ -59,29 +72,6 @@ def test_unknown_field_names_file_line_and_field(tmp_path):
     assert message.startswith(f"{path}:2: ")
     assert "unknown field 'txt'" in message
     assert "missing field 'text'" in message
-
-
-def test_wrong_type_names_field_and_value(tmp_path):
-    path = write_lines(tmp_path / "rows.jsonl", '{"id": "a", "text": "x", "n": "many"}')
-    with pytest.raises(UsageError, match=r"rows\.jsonl:1: field 'n': .*'many'"):
-        read_jsonl(path, Row)
-
-
-def test_duplicate_id_names_both_lines(tmp_path):
-    path = write_lines(
-        tmp_path / "rows.jsonl",
-        '{"id": "a", "text": "x"}',
-        '{"id": "b", "text": "x"}',
-        '{"id": "a", "text": "z"}',
-    )
-    with pytest.raises(UsageError, match=r"rows\.jsonl:3: duplicate id 'a' \(first on line 1\)"):
-        read_jsonl(path, Row)
-
-
-def test_empty_question_is_rejected(tmp_path):
-    path = write_lines(tmp_path / "q.jsonl", '{"id": "q1", "question": "   "}')
-    with pytest.raises(UsageError, match=r"q\.jsonl:1: field 'question'"):
-        read_jsonl(path, QuestionRow)
 
 
 def test_non_utf8_names_the_line(tmp_path):

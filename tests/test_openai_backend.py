@@ -22,7 +22,7 @@ def test_chain_answers_through_an_openai_compatible_server(corpus_index, llama_s
         }
     )
     chain = RagChain(served, store=store)
-    assert chain.version["model_sha256"] == f"openai:{llama_server}:smollm2-135m-instruct"
+    assert chain.version()["model_sha256"] == f"openai:{llama_server}:smollm2-135m-instruct"
 
     result = chain.invoke("How much does the Pro plan cost per user per month?")
 

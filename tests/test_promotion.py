@@ -19,10 +19,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _fixtures import ragate, tracked_project
 
 pytest_plugins = ["pytester"]
 
@@ -70,47 +70,30 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def team(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, store: str, request) -> pytest.Pytester:
-    pytester.makepyprojecttoml(
-        """
-        [tool.ragate]
-        cache_dir = ".ragate/cache"
-
-        [tool.ragate.gates]
-        chain = "teamchain:build"
-        profiles_dir = "profiles"
-
-        [tool.ragate.promotion]
-        min_scored_cases = 5
-        """
-    )
-    pytester.makepyfile(teamchain=TEAM_CHAIN)
     rows = [
         {"id": f"q{i}", "question": f"Question number {i}?", "ground_truth": "x", "source_ids": ["d"]}
         for i in range(8)
     ]
-    (pytester.path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tracked_project(
+        pytester,
+        monkeypatch,
+        chain_module="teamchain",
+        chain_source=TEAM_CHAIN,
+        rows=rows,
+        store=store,
+        min_scored_cases=5,
+    )
     (pytester.path / "small.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
     (pytester.path / "profiles").mkdir()
     for env in ("staging", "prod"):
         (pytester.path / "profiles" / f"{env}.yaml").write_text(PROFILE.format(env=env, dataset="qa.jsonl"))
-    suite = Path(__file__).resolve().parents[1] / "quality" / "test_latency.py"
-    (pytester.path / "test_latency.py").write_text(suite.read_text())
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     # One chain version per test: the shared registry keeps them apart.
     monkeypatch.setenv("TEAM_MODEL", request.node.name)
-    monkeypatch.chdir(pytester.path)
     return pytester
 
 
 def gate(team: pytest.Pytester, *args: str) -> pytest.RunResult:
     return team.runpytest_subprocess("-p", "no:deepeval", "-m", "gate", "--gate-no-cache", *args)
-
-
-def ragate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, env=os.environ.copy()
-    )
 
 
 def mlflow_read(code: str) -> Any:

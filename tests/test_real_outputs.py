@@ -9,7 +9,6 @@ on here; it is never used to fit or tune a metric.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -19,7 +18,8 @@ import numpy as np
 import pytest
 
 from gates.calibrate import auroc
-from gates.metrics.base import MetricCase, get_metric, metric_names
+from gates.metrics.base import get_metric, metric_names
+from gates.scoring import metric_case
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "datasets" / "calibration" / "real_outputs.jsonl"
@@ -99,23 +99,6 @@ def test_the_split_is_by_question_and_holds_both_classes(rows: list[dict[str, An
         assert {row["model"] for row in part} == MODELS
         for label in ("faithful", "correct"):
             assert {row[label] for row in part} == {True, False}, f"{split}: {label} has one class only"
-
-
-def metric_case(row: dict[str, Any]) -> MetricCase:
-    values = {
-        "id": row["id"],
-        "question": row["question"],
-        "answer": row["answer"],
-        "contexts": tuple(row["contexts"]),
-        "ground_truth": row["ground_truth"],
-        "answerable": row["answerable"],
-        "blocked": row.get("blocked"),
-        "rail": row.get("rail"),
-        "sources": tuple(row["sources"]),
-        "source_ids": tuple(row["source_ids"]),
-    }
-    names = {f.name for f in dataclasses.fields(MetricCase)}
-    return MetricCase(**{k: v for k, v in values.items() if k in names})
 
 
 def validation_auroc(metric_name: str, label: str) -> tuple[float, int, list[str]]:

@@ -1,0 +1,145 @@
+"""Helpers the test modules share: processes on loopback, a tracked team project, the CLI.
+
+``tests/conftest.py`` turns the expensive ones into fixtures (``mlflow_server``); test
+modules import the plain helpers with ``from _fixtures import ...`` (pytest puts ``tests/``
+on ``sys.path``, as for every test module here: no ``__init__.py`` packages).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen, what: str, timeout: float = 180, log: Path | None = None
+) -> None:
+    """Poll ``url`` until it answers 200; fail the test (with ``log``'s tail) if ``process``
+    exits first or ``timeout`` seconds pass."""
+
+    def fail(why: str) -> None:
+        tail = f":\n{log.read_text(errors='replace')[-2000:]}" if log is not None and log.exists() else ""
+        pytest.fail(f"{what} {why}{tail}")
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            fail(f"exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            fail(f"not ready in {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate ``process`` and wait for it; kill it if it does not stop in 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+class MlflowServer(NamedTuple):
+    """A running ``mlflow server``: its URL and the folder holding its store and artifacts."""
+
+    url: str
+    folder: Path
+
+
+@contextmanager
+def mlflow_server_in(folder: Path) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on loopback (SQLite store and artifacts in ``folder``), as a
+    team would run it; stopped on exit."""
+    port = free_port()
+    command = [
+        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/health", server, "mlflow server")
+        yield MlflowServer(url, folder)
+    finally:
+        stop(server)
+
+
+def tracked_project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    chain_module: str,
+    chain_source: str,
+    rows: Sequence[dict[str, Any]],
+    store: str,
+    min_scored_cases: int,
+) -> pytest.Pytester:
+    """A team project in ``pytester.path`` whose gates run ``chain_module:build``, tracked in
+    ``store`` (an MLflow tracking URI): pyproject tables, the chain module, ``rows`` as
+    ``qa.jsonl``, the latency suite; the test runs inside it (cwd and ``sys.path``).
+    Profiles go under ``profiles/`` (the committed ones promotion trusts)."""
+    pytester.makepyprojecttoml(
+        f"""
+        [tool.ragate]
+        cache_dir = ".ragate/cache"
+
+        [tool.ragate.gates]
+        chain = "{chain_module}:build"
+        profiles_dir = "profiles"
+
+        [tool.ragate.promotion]
+        min_scored_cases = {min_scored_cases}
+        """
+    )
+    pytester.makepyfile(**{chain_module: chain_source})
+    (pytester.path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = REPO / "quality" / "test_latency.py"
+    (pytester.path / "test_latency.py").write_text(suite.read_text())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.chdir(pytester.path)
+    monkeypatch.syspath_prepend(str(pytester.path))
+    return pytester
+
+
+def ragate(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ``ragate`` command in a process of its own, as a user runs it. (In-process calls
+    would import mlflow and sqlalchemy inside a test, and pytester's restore of sys.modules
+    leaves them half-imported for the next test.)"""
+    return subprocess.run(
+        [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, env=os.environ.copy()
+    )
