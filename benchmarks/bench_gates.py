@@ -4,7 +4,8 @@
   zero-cost FakeMetric, through pytest (one item per case), against bare pytest running
   N trivial tests; and the same fake metric through ``deepeval.evaluate``;
 - pytest start-up cost of the plugin against bare pytest;
-- local metric throughput (case-metrics/s) of each offline metric;
+- each offline metric's start-up (import + first score) and marginal throughput
+  (case-metrics/s between a 100- and a 1,000-case run), reported apart;
 - optionally (--staging) a cold and a warm staging run of the real chain: total wall time
   against the summed model time, and the warm re-run's wall time and model calls.
 
@@ -157,20 +158,29 @@ def startup_cost(repeats: int = 5) -> dict[str, float]:
     }
 
 
-def metric_throughput() -> dict[str, float]:
-    from gates.calibrate import FILES, CalibrationRow
-    from gates.metrics.base import get_metric
-    from ragate_core.jsonl import read_jsonl
+def metric_throughput(small: int = 100, large: int = 1000) -> dict[str, dict[str, float]]:
+    """Start-up and marginal throughput of each offline metric, reported apart.
+
+    Each run is a fresh process (``bench_metrics.py``'s worker): start-up is its import
+    plus first score; marginal throughput is ``(large - small) / (t_large - t_small)`` over
+    golden-shaped cases, so start-up is excluded. (This function used to time one
+    in-process call over a calibration file after a 2-case warm-up: those rows have a
+    distinct context each, nothing repeats, and lazily loaded parts such as word vectors
+    were still inside the timing, so it reported a different, lower figure than
+    ``ragate score``'s marginal rate. ``bench_metrics.py`` has the medians and spread.)
+    """
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_metrics import METRICS, _spawn
 
     out = {}
-    for name, file in FILES.items():
-        rows = read_jsonl(ROOT / "datasets" / "calibration" / file, CalibrationRow)
-        cases = [r.case() for r in rows]
-        metric = get_metric(name)
-        metric.score_batch(cases[:2])  # load the models first: throughput, not start-up
-        start = time.perf_counter()
-        metric.score_batch(cases)
-        out[f"{name}_case_metrics_per_second"] = round(len(cases) / (time.perf_counter() - start), 1)
+    for name in METRICS:
+        a = _spawn("--worker", name, str(small))
+        b = _spawn("--worker", name, str(large))
+        delta = b["run_seconds"] - a["run_seconds"]
+        out[name] = {
+            "startup_seconds": round((a["startup_seconds"] + b["startup_seconds"]) / 2, 3),
+            "marginal_case_metrics_per_second": round((large - small) / delta, 1) if delta > 0 else None,
+        }
     return out
 
 

@@ -642,7 +642,7 @@ class AnswerCorrectness:
 
     def feature_rows(self, cases: Sequence[MetricCase]) -> list[dict[str, float] | None]:
         """The signals of each case the model judges (None for one decided by rule)."""
-        from ragate_core.embeddings import default_embeddings
+        from ragate_core.embeddings import default_encoder
 
         todo = [
             c for c in cases if _known_answerable(c) and (c.ground_truth or "").strip() and not _declines(c)
@@ -652,7 +652,7 @@ class AnswerCorrectness:
             gt = c.ground_truth or ""
             texts += [c.answer, gt, f"{c.question} {c.answer}", f"{c.question} {gt}"]
         unique = list(dict.fromkeys(texts))
-        vectors = default_embeddings().encode(unique) if unique else None
+        vectors = default_encoder().encode(unique) if unique else None
         index = {t: i for i, t in enumerate(unique)}
 
         def sim(x: str, y: str) -> float:

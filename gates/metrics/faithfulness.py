@@ -641,9 +641,9 @@ def analyse(cases: Sequence[MetricCase]) -> list[Evidence | None]:
         texts.extend(plan.units)
     unique = list(dict.fromkeys(texts))
     if unique:
-        from ragate_core.embeddings import default_embeddings
+        from ragate_core.embeddings import default_encoder
 
-        vectors = np.asarray(default_embeddings().encode(unique), dtype=float)
+        vectors = np.asarray(default_encoder().encode(unique), dtype=float)
     else:
         vectors = np.zeros((0, 1))
     index = {t: i for i, t in enumerate(unique)}

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
-
-import numpy as np
 
 from ragate_core.text import split_sentences
 
@@ -201,24 +198,20 @@ def abstains(answer: str) -> bool:
     return bool(_ABSTAIN.search(answer))
 
 
-_WORD_VECTORS: dict[str, Any] = {}
-
-
 def word_similarity(words: list[str], candidates: list[str]) -> list[float]:
     """For each word, its best MiniLM cosine similarity to any candidate word.
 
-    Word vectors are memoised for the process: the vocabulary of a gate run is small.
+    One encoder call; the process-wide embedding cache answers words seen before.
     """
-    from ragate_core.embeddings import default_embeddings
+    from ragate_core.embeddings import default_encoder
 
     if not candidates:
         return [0.0] * len(words)
-    todo = [w for w in dict.fromkeys(words + candidates) if w not in _WORD_VECTORS]
-    if todo:
-        for word, vector in zip(todo, default_embeddings().encode(todo)):
-            _WORD_VECTORS[word] = vector
-    matrix = np.stack([_WORD_VECTORS[c] for c in candidates])
-    return [float((matrix @ _WORD_VECTORS[w]).max()) for w in words]
+    if not words:
+        return []
+    vectors = default_encoder().encode(list(words) + list(candidates))
+    matrix = vectors[len(words) :]
+    return [float((matrix @ vectors[i]).max()) for i in range(len(words))]
 
 
 # --- Language-aware helpers (faithfulness v2) -------------------------------------------
@@ -367,6 +360,7 @@ _SUFFIXES = {
 }
 
 
+@lru_cache(maxsize=65536)
 def key(word: str, lang: str) -> str:
     """The matching key of one word: numbers as they are; English words stemmed as
     :func:`stem` does; German, French and Spanish words lightly suffix-stripped and cut to
@@ -389,6 +383,12 @@ def raw_tokens(text: str) -> list[str]:
 
 
 def keys(text: str, lang: str) -> list[str]:
+    """Content keys of ``text`` in language ``lang`` (see :func:`_keys`; a fresh list)."""
+    return list(_keys(text, lang))
+
+
+@lru_cache(maxsize=65536)  # texts repeat across a batch's cases (questions, context units)
+def _keys(text: str, lang: str) -> tuple[str, ...]:
     """Content keys of ``text`` in language ``lang``: matching keys of the words that are
     not stop words or negators; CJK runs become overlapping character pairs (a single
     character stays as it is). Numbers are kept (normalised as :func:`numbers` does)."""
@@ -423,7 +423,7 @@ def keys(text: str, lang: str) -> list[str]:
         k = key(low, lang)
         if k:
             out.append(k)
-    return out
+    return tuple(out)
 
 
 # A quantity: a number that is not part of an identifier ("AES-256", "S3", "X-42").
@@ -463,6 +463,12 @@ def _capitalised_words(text: str) -> list[str]:
 
 
 def names_in(text: str, lang: str) -> set[str]:
+    """Name keys of ``text`` (see :func:`_names_in`; a fresh set)."""
+    return set(_names_in(text, lang))
+
+
+@lru_cache(maxsize=65536)
+def _names_in(text: str, lang: str) -> frozenset[str]:
     """Name keys: in English, capitalised words inside a sentence (see :func:`capitalised`);
     in every Latin-script language, words that mix case or letters and digits ("macOS", "S3")."""
     out = set()
@@ -474,9 +480,10 @@ def names_in(text: str, lang: str) -> set[str]:
             out.update(keys(token, lang))
     for token in re.findall(r"\b[A-Za-z]+\d[A-Za-z0-9]*|\b\d+[A-Za-z]+[A-Za-z0-9]*", text):
         out.add(key(token.lower(), lang))
-    return out
+    return frozenset(out)
 
 
+@lru_cache(maxsize=65536)
 def negated_in(text: str, lang: str) -> bool:
     """Whether a statement in ``lang`` is negated (a leading yes/no is not part of it)."""
     body = strip_yes_no(text, lang)[1]

@@ -1,0 +1,224 @@
+"""Offline metric speed (issue 12), written to benchmarks/results/metrics.json.
+
+For every offline metric (faithfulness, answer_relevancy, answer_correctness, toxicity,
+pii), on golden-shaped cases (``_common.golden_shaped_rows``: a golden question, three
+~100-word corpus passages, an answer of 1-3 sentences):
+
+- **start-up**: a fresh process's import of the metric plus its first score (one case);
+- **marginal throughput**: case-metrics per second between a ``--small``-case and a
+  ``--cases``-case run, each in a fresh process after its start-up
+  (``(large - small) / (t_large - t_small)``), so start-up is excluded;
+- medians of ``--repeats`` runs and their spread (min, max), with the load average, since
+  the 2 cores are shared.
+
+Side by side in the same run, the nearest offline equivalent a user would otherwise pick:
+the same all-MiniLM-L6-v2 through sentence-transformers, used naively one case at a time
+(answer against each context, question against answer, answer against reference), and
+deepeval's non-LLM ``Scorer`` functions where they run offline (exact match; its SummaC
+faithfulness and cross-encoder relevancy download models at run time and cannot run here).
+The LLM-judge tier's per-case time is quoted from ``results/llm_judge.json``.
+
+    python benchmarks/bench_metrics.py [--cases 1000] [--small 100] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from _common import RESULTS, ROOT, write_result
+
+METRICS = ("faithfulness", "answer_relevancy", "answer_correctness", "toxicity", "pii")
+# The naive equivalent of each embedding-based metric: which texts it compares per case.
+NAIVE = {
+    "faithfulness": "answer vs each context",
+    "answer_relevancy": "question vs answer",
+    "answer_correctness": "answer vs reference",
+}
+
+
+def _worker(metric_name: str, n: int) -> dict[str, float]:
+    """Run inside a fresh process: start-up (import + first score), then ``n`` cases."""
+    start = time.perf_counter()
+    from _common import golden_shaped_rows
+
+    from gates.metrics.base import get_metric
+    from gates.scoring import metric_case, score_batches
+
+    metric = get_metric(metric_name)
+    first = metric_case(golden_shaped_rows(1, seed=99)[0])
+    score_batches(metric, [first])
+    startup = time.perf_counter() - start
+    cases = [metric_case(r) for r in golden_shaped_rows(n)]
+    start, cpu = time.perf_counter(), time.process_time()
+    scores = score_batches(metric, cases)
+    return {
+        "startup_seconds": startup,
+        "run_seconds": time.perf_counter() - start,
+        "run_cpu_seconds": time.process_time() - cpu,
+        "unscored": sum(s.value is None for s in scores),
+    }
+
+
+def _naive_worker(metric_name: str, n: int) -> dict[str, float]:
+    """The same MiniLM through sentence-transformers, one case at a time."""
+    start = time.perf_counter()
+    import numpy as np
+    from _common import golden_shaped_rows
+    from sentence_transformers import SentenceTransformer
+
+    from ragate_core.embeddings import minilm_path
+
+    model = SentenceTransformer(str(minilm_path()), device="cpu")
+
+    def score(row: dict[str, Any]) -> float:
+        if metric_name == "faithfulness":
+            texts = [row["answer"], *row["contexts"]]
+        elif metric_name == "answer_relevancy":
+            texts = [row["question"], row["answer"]]
+        else:
+            texts = [row["answer"], row["ground_truth"]]
+        v = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
+        return float(np.max(v[1:] @ v[0]))
+
+    score(golden_shaped_rows(1, seed=99)[0])
+    startup = time.perf_counter() - start
+    rows = golden_shaped_rows(n)
+    start = time.perf_counter()
+    for row in rows:
+        score(row)
+    return {"startup_seconds": startup, "run_seconds": time.perf_counter() - start}
+
+
+def _deepeval_exact_match(n: int) -> dict[str, float]:
+    from _common import golden_shaped_rows
+    from deepeval.scorer import Scorer
+
+    rows = golden_shaped_rows(n)
+    start = time.perf_counter()
+    for row in rows:
+        Scorer.quasi_exact_match_score(row["ground_truth"], row["answer"])
+    elapsed = time.perf_counter() - start
+    return {"run_seconds": elapsed, "case_metrics_per_second": n / elapsed if elapsed else float("inf")}
+
+
+def _spawn(*args: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'benchmarks'}{os.pathsep}{ROOT}"}
+    result = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _summary(values: list[float], digits: int = 3) -> dict[str, Any]:
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "runs": [round(v, digits) for v in values],
+    }
+
+
+def _llm_judge_reference() -> dict[str, Any]:
+    path = RESULTS / "llm_judge.json"
+    if not path.is_file():
+        return {"source": None}
+    data = json.loads(path.read_text())
+    return {
+        "source": "benchmarks/results/llm_judge.json (benchmarks/bench_llm_judge.py, "
+        f"created {data.get('created')}, {data.get('judge', {}).get('model')})",
+        "seconds_per_case_p50": {k: v.get("seconds_per_case_p50") for k, v in data.get("llm", {}).items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--small", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--metrics", default=",".join(METRICS))
+    parser.add_argument("--worker", nargs=2, metavar=("METRIC", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--naive", nargs=2, metavar=("METRIC", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--exact-match", type=int, metavar="N", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.worker[0], int(args.worker[1]))))
+        return
+    if args.naive:
+        print(json.dumps(_naive_worker(args.naive[0], int(args.naive[1]))))
+        return
+    if args.exact_match:
+        print(json.dumps(_deepeval_exact_match(args.exact_match)))
+        return
+
+    load_before = os.getloadavg()
+    metrics: dict[str, Any] = {}
+    for name in [m.strip() for m in args.metrics.split(",") if m.strip()]:
+        startups, marginals, small_rates, naive_rates, naive_startups = [], [], [], [], []
+        unscored = 0
+        for _ in range(args.repeats):
+            small = _spawn("--worker", name, str(args.small))
+            large = _spawn("--worker", name, str(args.cases))
+            startups += [small["startup_seconds"], large["startup_seconds"]]
+            delta = large["run_seconds"] - small["run_seconds"]
+            marginals.append((args.cases - args.small) / delta if delta > 0 else float("inf"))
+            small_rates.append(args.small / small["run_seconds"])
+            unscored += small["unscored"] + large["unscored"]
+            if name in NAIVE:  # side by side, in the same run
+                naive = _spawn("--naive", name, str(args.small))
+                naive_rates.append(args.small / naive["run_seconds"])
+                naive_startups.append(naive["startup_seconds"])
+        entry: dict[str, Any] = {
+            "startup_seconds": _summary(startups),
+            "marginal_case_metrics_per_second": _summary(marginals, 1),
+            f"first_{args.small}_cases_per_second_after_startup": _summary(small_rates, 1),
+            "unscored": unscored,
+        }
+        if naive_rates:
+            entry["naive_minilm_one_case_at_a_time"] = {
+                "what": f"sentence-transformers all-MiniLM-L6-v2, {NAIVE[name]}, one encode call per case",
+                "startup_seconds": _summary(naive_startups),
+                "case_metrics_per_second": _summary(naive_rates, 1),
+                "ragate_marginal_over_naive": round(
+                    statistics.median(marginals) / statistics.median(naive_rates), 2
+                ),
+                "naive_startup_over_ragate": round(
+                    statistics.median(naive_startups) / statistics.median(startups), 2
+                ),
+            }
+        metrics[name] = entry
+        print(name, json.dumps(entry), file=sys.stderr, flush=True)
+    exact = _spawn("--exact-match", str(args.cases))
+    write_result(
+        "metrics",
+        {
+            "shape": "golden_shaped_rows: golden question, 3 corpus passages, reference or wrong answer",
+            "cases": args.cases,
+            "small": args.small,
+            "repeats": args.repeats,
+            "load_average_before": [round(v, 2) for v in load_before],
+            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+            "metrics": metrics,
+            "deepeval_offline_scorers": {
+                "quasi_exact_match_score (nearest to answer_correctness)": {
+                    "case_metrics_per_second": round(exact["case_metrics_per_second"], 1),
+                },
+                "faithfulness_score / answer_relevancy_score": "not runnable offline: SummaC and the "
+                "cross-encoder download weights at run time",
+            },
+            "ragas": "not installed",
+            "llm_judge_tier": _llm_judge_reference(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
