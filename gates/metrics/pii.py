@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gates.metrics.base import MetricCase, Score, register, score_each
-from ragate_core.pii import PERSON_CAP, merged_by_score
+from ragate_core.pii import PERSON_CAP, find_scored_pii_batch, merged_by_score
 from ragate_core.pii import ScoredSpan as PiiSpan
 from ragate_core.pii import analyzer as _analyzer
 from ragate_core.pii import find_scored_pii as find_pii
@@ -76,10 +76,19 @@ class PiiLeakage:
         return {"answer": case.answer}
 
     def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]:
+        # Each distinct answer once, all of them through spaCy in one pipe.
+        answers = list(dict.fromkeys(c.answer for c in cases if isinstance(c.answer, str)))
+        try:
+            found = dict(zip(answers, find_scored_pii_batch(answers)))
+        except Exception:
+            # A batch-level failure is retried case by case below, so that only the cases
+            # that fail on their own end up unscored.
+            found = {}
+
         def one(case: MetricCase) -> tuple[float, str, dict[str, Any]]:
             if not isinstance(case.answer, str):
                 raise TypeError(f"answer must be a string, got {type(case.answer).__name__}")
-            spans = find_pii(case.answer)
+            spans = found[case.answer] if case.answer in found else find_pii(case.answer)
             value = leak_probability(spans)
             if not spans:
                 return value, "no PII found", {"entities": []}

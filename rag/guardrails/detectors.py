@@ -11,8 +11,9 @@ Every message is read through :func:`rag.guardrails.normalize.readings` (so obfu
 does not hide it) and scored by hand-written patterns of the phrasing these attacks use
 (score 1.0 on a match) and by a nearest-prototype classifier over MiniLM embeddings
 against our own seed examples (``data/input_seeds.jsonl``), per sentence and as a whole.
-Toxicity also asks ``alt-profanity-check``. A kind fires when its best score reaches its
-threshold.
+Toxicity also asks ``alt-profanity-check``; a vote of either model counts only when the
+shared toxicity detector of :mod:`ragate_core.toxicity` agrees on the same piece
+(:meth:`InputDetector._confirmed`). A kind fires when its best score reaches its threshold.
 
 Output (:class:`OutputToxicity`): an answer is toxic when one of its sentences is, by the
 shared detector of :mod:`ragate_core.toxicity` (also the ``toxicity`` gate metric's).
@@ -475,8 +476,14 @@ class InputDetector(_SeededDetector):
 
     negative_label = "benign"
 
-    def __init__(self, embed: Embed | None = None, seeds_path: Path = INPUT_SEEDS) -> None:
+    def __init__(
+        self,
+        embed: Embed | None = None,
+        seeds_path: Path = INPUT_SEEDS,
+        toxicity_detector: toxicity.ToxicityDetector | None = None,
+    ) -> None:
         super().__init__(embed, seeds_path)
+        self._toxicity = toxicity_detector
 
     def assess(self, text: str) -> dict[str, Finding]:
         """The best finding per input rail over every reading and piece of ``text``."""
@@ -507,6 +514,7 @@ class InputDetector(_SeededDetector):
         # ("bonjour" sits nearer the French injection seeds than any English question). There,
         # only a pattern's evidence can call a message an injection or a data request.
         readable = [len(piece.split()) >= MIN_PIECE_WORDS and reads_as_english(piece) for _, piece in todo]
+        votes: list[tuple[str, str, float]] = []  # toxic_input: (signal, piece, probability)
         for rail, label in INPUT_RAILS.items():
             if rail == "data_request" and not others:
                 continue
@@ -518,10 +526,47 @@ class InputDetector(_SeededDetector):
                 # resembles the seeds' chatty register but asks nothing of the assistant).
                 if rail == "injection" and not INJECTION_CUE.search(piece):
                     continue
-                offer(rail, p, f"prototype ({how})")
-        for (how, _), p in zip(todo, toxicity.profanity(neutral)):
-            offer("toxic_input", p, f"profanity ({how})")
+                if rail == "toxic_input":
+                    votes.append((f"prototype ({how})", piece, float(p)))
+                else:
+                    offer(rail, p, f"prototype ({how})")
+        for (how, piece), p in zip(todo, toxicity.profanity(neutral)):
+            votes.append((f"profanity ({how})", piece, float(p)))
+        for signal, score in self._confirmed(votes):
+            offer("toxic_input", score, signal)
         return best
+
+    def _confirmed(self, votes: list[tuple[str, str, float]]) -> list[tuple[str, float]]:
+        """The toxic votes of the models, each confirmed by the shared toxicity detector.
+
+        A model's vote alone does not call a message abuse: the input prototypes and
+        profanity-check both fire on polite text now and then (a quoted customer e-mail, a
+        German question), and on different texts than the shared detector of
+        :mod:`ragate_core.toxicity`, a classifier with its own seeds, hard negatives and
+        names neutralised. So a vote at the threshold counts as the smaller of its
+        probability and a second opinion on the same piece (its worst sentence or window):
+        for a prototype vote the shared detector's value, for a profanity vote its
+        prototype (the shared value holds profanity-check itself). Both must call it toxic.
+        Patterns (strong swear words among them) need no confirmation.
+        """
+        threshold = THRESHOLDS["toxic_input"]
+        suspects = list(dict.fromkeys(piece for _, piece, p in votes if p >= threshold))
+        judged = dict(zip(suspects, self.confirmer().judge(suspects))) if suspects else {}
+        out = []
+        for signal, piece, p in votes:
+            if piece in judged:
+                j = judged[piece]
+                other = j.prototype if signal.startswith("profanity") else j.value
+                out.append(
+                    (f"{signal}, confirmed {other:.2f}" if other >= threshold else signal, min(p, other))
+                )
+            else:
+                out.append((signal, p))
+        return out
+
+    def confirmer(self) -> toxicity.ToxicityDetector:
+        """The shared toxicity detector that confirms the models' toxic votes."""
+        return self._toxicity or toxicity.shared_detector()
 
 
 class OutputToxicity:
