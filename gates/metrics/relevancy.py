@@ -4,9 +4,15 @@ Offline. An answer that declines ("I don't know") is right exactly when the case
 unanswerable: known from the case (``answerable``, or a ground truth that itself
 declines), else estimated from how well the retrieved contexts match the question.
 Any other answer is scored by how closely it answers this question (MiniLM
-question-answer similarity, trained on question/answer pairs), and marked down when it
-only restates the question or talks around it (pleasantries, "our team is working on
-it") without saying anything the question asked for.
+question-answer similarity, trained on question/answer pairs), how many of the
+question's words it takes up, and whether it has the form the question asks for (a
+price for "how much", a count for "how many", a time for "when", a yes or a no for a
+yes/no question; English, German, French, Spanish, Chinese cues). An answer of that
+specific form counts as addressing the question without repeating its words ("At
+9:00."; "No."). Marked down when it only restates the question (no new number, name or
+content word; an either/or choice or a statement answering a yes/no question is not a
+restatement), when a price, count or time was asked and none is given, or when it talks
+around the question (pleasantries, praise, "our team is working on it").
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from gates.metrics import text as tx
@@ -27,6 +34,11 @@ SIMILARITY_WEIGHT, FOCUS_WEIGHT, FORM_WEIGHT = 0.45, 0.35, 0.20
 WORD_MATCH = 0.62
 # Contexts this similar to the question are taken to hold its answer.
 ANSWERABLE_SIMILARITY = 0.55
+# An answer of the specific kind asked (a price, number or time; a yes/no to a yes/no
+# question) counts as addressing at least this share of the question's words.
+DIRECT_ADDRESSED = 0.9
+# Asked for a price, a number or a time and none given: the value is multiplied by this.
+MISSING_SPECIFIC_FACTOR = 0.5
 
 _EVASIVE = re.compile(
     r"\b(great question|good question|thanks? (you )?for (reaching out|asking|your (question|patience))|"
@@ -35,10 +47,15 @@ _EVASIVE = re.compile(
     r"(reach out|contact|talk|get in touch) (to|with) (our |the )?(support|team|sales|account manager)|"
     r"(it )?(really )?depends|many (factors|options)|various (factors|options)|hard to say|keep an eye|"
     r"anything else i can help|let me know if|can be (really )?frustrating|i understand how|"
-    r"is an important consideration|one of our most popular)",
+    r"is an important consideration|one of our most popular|(customers|users|clients|people) (really )?"
+    r"(love|enjoy)|(a )?(great|wonderful|fantastic) (plan|choice|product|option|way|value)|"
+    r"many (great |useful )?features|take \w+ (very )?seriously)",
     re.IGNORECASE,
 )
-_MONEY = re.compile(r"[$€£]\s?\d|\d\s?(usd|eur|gbp|dollars|euros|cents)\b|\bfree\b", re.I)
+_MONEY = re.compile(
+    r"[$€£¥]\s?\d|\d\s?(usd|eur|gbp|dollars|euros|cents)\b|\d\s?[$€£¥元円]|\b(free|gratis|gratuit|gratuito|kostenlos)\b",
+    re.I,
+)
 _QUANTITY = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|"
     r"hundred|thousand|unlimited|no limit|single|a day|a week|a month|a year|an hour)\b",
@@ -49,11 +66,70 @@ _STEPS = re.compile(
     r"tap|press|contact|ask|email|call|sign in|log in|from the|under)\b",
     re.I,
 )
+_STEPS_OTHER = re.compile(
+    r">|\b(unter|uber|gehen sie|klicken|offnen|wahlen|tippen|sous|allez|cliquez|ouvrez|choisissez|"
+    r"selectionnez|vaya|haga clic|pulse|abra|elija|seleccione|desde)\b",
+    re.I,
+)
+# A place: a preposition of place before a name ("in Zurich", "at the Harbour Street depot").
+_PLACE = re.compile(
+    r"\b(?i:in|at|on|near|next to|behind|opposite|inside|im|in der|am|bei|en|à|au|aux|dans|pres de|cerca de)"
+    r"\s+"
+    r"(the |der |die |das |le |la |les |el |los )?[A-Z0-9]"
+)
 _YES_NO = re.compile(
     r"^\s*(yes|no|yep|nope|sure|not)\b|\b(can|can't|cannot|doesn't|isn't|aren't|won't|only|"
     r"not|never|included|includes|available|supported|supports|allowed|allows|required)\b",
     re.I,
 )
+
+
+_TIME = re.compile(
+    r"\d{1,2}[:.h]\d{2}|\b\d{1,2}\s?(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?)\b|\d{4}|[点點时時日月年号號]|"
+    r"\b(noon|midnight|midday|morning|evening|afternoon|tonight|today|tomorrow|daily|always|never|"
+    r"24/7|weekdays?|weekends?|(mon|tues|wednes|thurs|fri|satur|sun)days?|"
+    r"jan(uary)?|feb(ruary)?|march|april|may|june|july|aug(ust)?|sept?(ember)?|oct(ober)?|nov(ember)?|"
+    r"dec(ember)?|(after|before|until|till|within|by|from) \w+|every \w+|\d+ (days?|weeks?|hours?|"
+    r"minutes?|months?|years?))\b",
+    re.I,
+)
+# A count: digits or a number word (not "one", which is also a pronoun).
+_COUNT = re.compile(
+    r"\d|[一二三四五六七八九十百千万两]|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"twenty|thirty|forty|fifty|hundred|thousand|million|unlimited|no limit|zwei|drei|vier|fünf|sechs|"
+    r"sieben|acht|neun|zehn|deux|trois|quatre|cinq|sept|huit|neuf|dix|vingt|cent|dos|tres|cuatro|cinco|"
+    r"seis|siete|ocho|nueve|diez|veinte|cien)\b",
+    re.I,
+)
+
+
+@lru_cache(maxsize=16384)
+def _tokens(text: str, lang: str = "en") -> tuple[str, ...]:
+    """Content tokens of a text (questions and answers repeat across cases: read once):
+    English stemmed content words; other languages' content keys (:func:`text.keys`)."""
+    if lang in ("en", "und"):
+        return tuple(tx.content_tokens(text))
+    return tuple(tx.keys(text, lang))
+
+
+@lru_cache(maxsize=16384)
+def _names(text: str, lang: str = "en") -> frozenset[str]:
+    if lang in ("en", "und"):
+        return frozenset(tx.capitalised(text))
+    return frozenset(tx.names_in(text, lang))
+
+
+@lru_cache(maxsize=16384)
+def _lang(question: str) -> str:
+    return tx.language(question)
+
+
+@lru_cache(maxsize=16384)
+def _fold(text: str) -> str:
+    """The text with accents stripped, case kept (the form patterns are written unaccented)."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _logistic(x: float) -> float:
@@ -62,23 +138,48 @@ def _logistic(x: float) -> float:
 
 def _expected_form(question: str) -> re.Pattern[str] | None:
     """What shape a direct answer to this question has, when the question says."""
-    q = question.lower()
-    if re.search(r"\bhow much\b|\b(cost|price|pricing|charge|fee)s?\b", q):
-        return _MONEY
+    return _asked(question)[0]
+
+
+def _asked(question: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """(the shape of a direct answer, the specific shape -- a price, a count, a time --
+    that counts as an answer even without the question's words, or None), when the
+    question says. English, German, French, Spanish, Chinese."""
+    q = tx.fold(question)
+    if re.search(
+        r"\bhow much\b|\b(cost|price|pricing|charge|fee)s?\b|\b(cuestan?|precio|coute|coutent|prix|"
+        r"kostet|kosten|preis)\b|多少钱|價格|价格|费用",
+        q,
+    ):
+        return _MONEY, _MONEY
+    if re.search(
+        r"^\s*(when|until when|since when)\b|\bwhat time\b|\bhours\b|"
+        r"^\W*(cuando|quand|wann|a que hora|a quelle heure|um wie ?viel uhr)\b|什么时候|几点|何时",
+        q,
+    ):
+        return _TIME, _TIME
     if re.search(r"\bhow (long|many|often|big|large|soon|fast)\b|\b(limit|maximum|minimum|max|min)\b", q):
-        return _QUANTITY
+        return _QUANTITY, _COUNT
+    if re.search(r"\b(cuant[oa]s?|combien|wie (viele?|lange|oft))\b|多少|几", q):
+        return _COUNT, _COUNT
     if re.search(r"^\s*(how (do|can|should) (i|we|you)|where (do|can) (i|we)|what (do|should) i do)\b", q):
-        return _STEPS
+        return _STEPS, None
+    if re.search(
+        r"^\W*(wie (kann|konnen|soll) (ich|man|wir)|comment (puis|peut|faire|dois)|como (puedo|se|hago))\b", q
+    ):
+        return _STEPS_OTHER, None
+    if re.search(r"^\W*(where (is|are|was|were)|wo (ist|sind|liegt)|ou (est|se trouve)|donde estan?)\b", q):
+        return _PLACE, _PLACE
     if re.search(r"^\s*(can|could|does|do|is|are|will|would|should|has|have)\b", q):
-        return _YES_NO
-    return None
+        return _YES_NO, None
+    return None, None
 
 
 class AnswerRelevancy:
     """Whether the answer addresses the question (higher is better)."""
 
     name = "answer_relevancy"
-    version = "1.0"
+    version = "1.1"
     direction = "higher_is_better"
     default_threshold = 0.5
 
@@ -102,27 +203,62 @@ class AnswerRelevancy:
     def _focus(question: str, answer: str) -> tuple[float, list[str]]:
         """Share of the question's content words (names aside) that the answer takes up,
         literally or with a close word ("teammate" / "member")."""
-        names = tx.capitalised(question)
-        wanted = [t for t in dict.fromkeys(tx.content_tokens(question)) if t not in names and not t.isdigit()]
+        lang = _lang(question)
+        names = _names(question, lang)
+        wanted = [t for t in dict.fromkeys(_tokens(question, lang)) if t not in names and not t.isdigit()]
         if not wanted:
             return 1.0, []
-        have = set(tx.content_tokens(answer))
+        have = set(_tokens(answer, lang))
         unmatched = [t for t in wanted if t not in have]
         if unmatched and have:
             close = tx.word_similarity(unmatched, sorted(have))
             unmatched = [t for t, best in zip(unmatched, close) if best < WORD_MATCH]
         return 1.0 - len(unmatched) / len(wanted), unmatched
 
-    def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]:
-        from ragate_core.embeddings import default_embeddings
+    @staticmethod
+    def _restates(question: str, answer: str, lang: str, polar: bool) -> bool:
+        """Whether the answer adds nothing to the question: no new number, no new name and
+        at most one new content word. A statement answering a yes/no question ("Is X
+        free?" / "X is free.") and an answer that picks one side of an either/or question
+        do add something."""
+        answer_tokens = set(_tokens(answer, lang))
+        if not answer_tokens:
+            return False
+        q_tokens = set(_tokens(question, lang))
+        new = answer_tokens - q_tokens
+        if tx.numbers_in(answer, lang) - tx.numbers_in(question, lang):
+            return False
+        if _names(answer, lang) - _names(question, lang) - q_tokens:
+            return False
+        if polar and not answer.rstrip().endswith(("?", "？")):
+            return False
+        either_or = re.search(r"\b(or|oder|ou|o)\b|还是|或", question, re.I)
+        if either_or and q_tokens - answer_tokens and not new:
+            return False
+        return len(new) <= 1
 
+    def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]:
+        from ragate_core.embeddings import default_encoder
+
+        # One encoder call for the batch, each distinct text once: questions and answers;
+        # context sentences only where they are read (an abstention whose answerability
+        # the case does not say); and the words _focus compares.
         texts: list[str] = []
+        words: list[str] = []
         for case in cases:
             texts.append(case.question)
             texts.append(case.answer)
-            texts.extend(u for c in case.contexts for u in tx.sentences(c))
+            if tx.abstains(case.answer):
+                if self._known_answerable(case) is None:
+                    texts.extend(u for c in case.contexts for u in tx.sentences(c))
+            else:
+                lang = _lang(case.question)
+                words.extend(_tokens(case.question, lang))
+                words.extend(_tokens(case.answer, lang))
         unique = list(dict.fromkeys(texts))
-        vectors = default_embeddings().encode(unique) if unique else None
+        seen = set(unique)
+        extra = [w for w in dict.fromkeys(words) if w not in seen]
+        vectors = default_encoder().encode(unique + extra) if unique else None
         index = {t: i for i, t in enumerate(unique)}
 
         def sim(a: str, b: str) -> float:
@@ -143,21 +279,36 @@ class AnswerRelevancy:
                 return 1.0, f"declines, and the question is unanswerable ({how})", {"abstains": True}
             similarity = sim(case.question, case.answer)
             focus, missing = self._focus(case.question, case.answer)
-            form = _expected_form(case.question)
-            form_ok = 0.5 if form is None else float(bool(form.search(case.answer)))
-            blend = SIMILARITY_WEIGHT * similarity + FOCUS_WEIGHT * focus + FORM_WEIGHT * form_ok
+            lang = _lang(case.question)
+            form, specific = _asked(case.question)
+            polar = tx.polar_question(case.question, lang)
+            says_yes_no = polar and tx.strip_yes_no(case.answer, lang)[0] != 0
+            form_ok = (
+                0.5
+                if form is None
+                else float(bool(form.search(case.answer) or form.search(_fold(case.answer))) or says_yes_no)
+            )
+            if polar and form_ok == 0.0:  # "Does it cost extra?" / "It is included."
+                form_ok = float(bool(_YES_NO.search(case.answer)))
+            # An answer that gives what was asked (a price, a number, a time; a yes or a no
+            # to a yes/no question) addresses the question without repeating its words.
+            direct = form_ok == 1.0 and (says_yes_no or bool(specific and specific.search(case.answer)))
+            addressed = max(focus, DIRECT_ADDRESSED) if direct else focus
+            blend = SIMILARITY_WEIGHT * similarity + FOCUS_WEIGHT * addressed + FORM_WEIGHT * form_ok
             value = _logistic(STEEPNESS * (blend - MIDPOINT))
             notes = [f"question-answer similarity {similarity:.2f}, question words addressed {focus:.2f}"]
-            if missing:
+            if direct:
+                notes.append("gives an answer of the kind asked")
+            elif missing:
                 notes.append("not addressed: " + ", ".join(missing[:4]))
             if form_ok == 0.0:
                 notes.append("no direct answer of the kind asked")
-            answer_tokens = set(tx.content_tokens(case.answer))
-            new = answer_tokens - set(tx.content_tokens(case.question))
-            if answer_tokens and len(new) <= 1 and form_ok < 1.0:  # "Yes, you can ..." does answer
+                if specific and not polar:  # asked for a price, a number or a time and got none
+                    value *= MISSING_SPECIFIC_FACTOR
+            if not direct and self._restates(case.question, case.answer, lang, polar):
                 value *= 0.3
                 notes.append("only restates the question")
-            if _EVASIVE.search(case.answer) and form_ok < 1.0:
+            if _EVASIVE.search(case.answer) and not direct:
                 value *= 0.4
                 notes.append("talks around the question")
             return value, "; ".join(notes), {"similarity": round(similarity, 4), "focus": round(focus, 4)}
