@@ -210,6 +210,20 @@ def metric_case_of(result: CaseResult) -> MetricCase:
     )
 
 
+def to_score(name: str, metric: Any, results: list[CaseResult]) -> list[tuple[CaseResult, MetricCase]]:
+    """The answered cases ``name`` applies to, with what the metric reads; a case with no
+    answer gets its unscored :class:`Score` (the generation error) here."""
+    todo: list[tuple[CaseResult, MetricCase]] = []
+    for r in results:
+        if name not in r.case.metrics:
+            continue
+        if r.answer is None:
+            r.scores[name] = Score(name, metric.version, None, r.error or "no answer")
+            continue
+        todo.append((r, metric_case_of(r)))
+    return todo
+
+
 @dataclass
 class RunStats:
     """What the run cost; the benchmarks and the summary read it."""
@@ -580,14 +594,7 @@ class GateEngine:
 
     def _score(self, results: list[CaseResult], stats: RunStats) -> None:
         for name, metric in self.metrics.items():
-            todo: list[tuple[CaseResult, MetricCase]] = []
-            for r in results:
-                if name not in r.case.metrics:
-                    continue
-                if r.answer is None:
-                    r.scores[name] = Score(name, metric.version, None, r.error or "no answer")
-                    continue
-                todo.append((r, metric_case_of(r)))
+            todo = to_score(name, metric, results)
             # The one scoring loop (gates.scoring): fixed batches in case order, errors never cached.
             scores, hits = score_through_cache(
                 metric,

@@ -615,22 +615,14 @@ def _score_on_spark(spark: Any, engine: Any, results: list[Any], stats: Any) -> 
 
     import pandas as pd
 
-    from gates.engine import metric_case_of
+    from gates.engine import to_score
     from gates.metrics.base import MetricCase, Score, judgment_key
     from gates.scoring import SCORE_BATCH
 
     plan: dict[str, tuple[list[tuple[Any, str]], dict[str, Any], list[tuple[Any, MetricCase, str]]]] = {}
     rows: list[tuple[str, int, int, bytes]] = []
     for name, metric in engine.metrics.items():
-        todo: list[tuple[Any, str]] = []
-        for r in results:
-            if name not in r.case.metrics:
-                continue
-            if r.answer is None:
-                r.scores[name] = Score(name, metric.version, None, r.error or "no answer")
-                continue
-            mc = metric_case_of(r)
-            todo.append((r, judgment_key(metric, mc), mc))  # type: ignore[arg-type]
+        todo = [(r, judgment_key(metric, mc), mc) for r, mc in to_score(name, metric, results)]
         cached = engine.cache.get_many("judgment", [k for _, k, _ in todo])
         stats.judgment_cache_hits += sum(k in cached for _, k, _ in todo)
         misses = [(r, mc, k) for r, k, mc in todo if k not in cached]
