@@ -162,24 +162,14 @@ def rows_from_file(path: Path) -> list[ProductionRow]:
 
     from gates.engine import mask_text
     from gates.schema import AnswerRow
+    from ragate_core.jsonl import describe_validation, json_objects
 
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise UsageError(f"{where}: expected a JSON object")
+    for where, _, data in json_objects(path):
         stamp = _parse_time(data.pop("timestamp", None), where)
         try:
             row = AnswerRow.model_validate(data)
         except ValidationError as exc:
-            from ragate_core.jsonl import describe_validation
-
             raise UsageError(f"{where}: {describe_validation(exc)}") from None
         rows.append(
             ProductionRow(
@@ -495,8 +485,8 @@ def run_monitor(
 def write_monitor_reports(result: MonitorResult, directory: Path) -> list[Path]:
     """``monitor-report.json``, ``.md`` and ``.html`` in ``directory``: all rendered first,
     then each written atomically (a failing renderer leaves the previous files as they were)."""
+    from gates.reporters import write_rendered
     from gates.reporters.monitor import monitor_html, monitor_markdown
-    from ragate_core.jsonl import write_text
 
     data = result.to_dict()
     rendered = [
@@ -504,12 +494,7 @@ def write_monitor_reports(result: MonitorResult, directory: Path) -> list[Path]:
         (f"{REPORT_STEM}.md", monitor_markdown(data)),
         (f"{REPORT_STEM}.html", monitor_html(data)),
     ]
-    paths = []
-    for name, text in rendered:
-        path = directory / name
-        write_text(path, text)
-        paths.append(path)
-    return paths
+    return write_rendered(directory, rendered)
 
 
 def track_monitor_run(root: Path, result: MonitorResult, paths: Sequence[Path]) -> str:

@@ -36,7 +36,7 @@ def read_jsonl(path: Path, model: type[M]) -> list[M]:
 
     Blank lines are skipped. Any problem raises :class:`UsageError` naming ``file:line``.
     """
-    return validate_rows(_objects(path), model)
+    return validate_rows(json_objects(path), model)
 
 
 def validate_rows(
@@ -69,8 +69,11 @@ def validate_rows(
     return out
 
 
-def _objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """``(path:line, "on line N", object)`` for each non-blank line; bad JSON names file:line."""
+def json_objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(path:line, "on line N", object)`` for each non-blank line of a JSONL file.
+
+    Raises :class:`UsageError` naming file:line for a missing file, non-UTF-8 bytes, bad
+    JSON or a line that is not an object."""
     for lineno, raw in _lines(path):
         if not raw.strip():
             continue

@@ -109,12 +109,18 @@ def parse_reporters(value: str) -> list[str]:
 def write_reports(report: GateReport, directory: Path, names: Sequence[str] | None = None) -> list[Path]:
     """Render the selected reporters (default :data:`DEFAULT_REPORTERS`), then write each
     file atomically into ``directory``; returns the paths in the order of ``names``."""
-    from ragate_core.jsonl import write_text
 
     reporters = [get_reporter(n) for n in (DEFAULT_REPORTERS if names is None else names)]
     # Render all before writing any: a report that cannot be rendered must not leave a
     # new JSON beside the previous run's Markdown.
-    rendered = [(r.filename, r.render(report)) for r in reporters if r.filename]
+    return write_rendered(directory, [(r.filename, r.render(report)) for r in reporters if r.filename])
+
+
+def write_rendered(directory: Path, rendered: Sequence[tuple[str, str]]) -> list[Path]:
+    """Write each already-rendered ``(filename, text)`` atomically into ``directory``;
+    the paths written, in order. Render everything first, then call this."""
+    from ragate_core.jsonl import write_text
+
     paths = []
     for filename, text in rendered:
         path = directory / filename
