@@ -71,7 +71,7 @@ class PrototypeClassifier:
         self._embed = embed
         self.negative = negative
         self.classes = [label for label in labels if label != negative]
-        vectors = np.asarray(embed([s.text for s in seeds]), dtype=np.float32)
+        vectors = np.asarray(embed([s.text for s in seeds]), dtype=np.float64)
         names = np.array([s.label for s in seeds])
         self._vectors = {label: vectors[names == label] for label in labels}
         self.calibration = {c: self._fit(vectors, names, c) for c in self.classes}
@@ -94,7 +94,7 @@ class PrototypeClassifier:
         """Per positive class, one probability per text."""
         if not texts:
             return {c: np.zeros(0) for c in self.classes}
-        vectors = np.asarray(self._embed(list(texts)), dtype=np.float32)
+        vectors = np.asarray(self._embed(list(texts)), dtype=np.float64)
         to_neg = _top_k_mean(vectors @ self._vectors[self.negative].T)
         out = {}
         for c in self.classes:

@@ -370,7 +370,7 @@ class PrototypeClassifier:
     def __init__(self, seeds: Sequence[Seed], embed: Embed) -> None:
         self._embed = embed
         self.seeds = list(seeds)
-        raw = np.asarray(embed([s.text for s in self.seeds]), dtype=np.float32)
+        raw = np.asarray(embed([s.text for s in self.seeds]), dtype=np.float64)
         labels = np.array([s.label for s in self.seeds])
         # The shared "support-desk text" directions: leading right singular vectors of the
         # (uncentred) clean seeds, the first of which is their mean direction.
@@ -403,7 +403,7 @@ class PrototypeClassifier:
         """Per text: the probability that it is toxic, and the kind of toxicity it is closest to."""
         if not texts:
             return []
-        vectors = self._project(np.asarray(self._embed(list(texts)), dtype=np.float32))
+        vectors = self._project(np.asarray(self._embed(list(texts)), dtype=np.float64))
         to_toxic = vectors @ self._toxic.T
         margin = _top_k_mean(to_toxic, TOP_K) - _top_k_mean(vectors @ self._clean.T, TOP_K)
         # A fragment of a few words ("Trash", "Daily digest") carries little tone and lands
