@@ -373,3 +373,38 @@ def _describe(exc: ValidationError) -> list[str]:
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return lines
+
+
+def vacuous_metrics(profile: GateProfile) -> list[str]:
+    """The gated metrics of ``profile`` that no score could fail: every rule that judges
+    quality is at the end of the metric's range (``min_mean: 0``, a per-case threshold of 0
+    under ``max_violations``, ``max_mean`` at 1 ...). ``max_unscored_share`` and paired
+    rules (``max_regression``) do not count: the first fails only when nothing is scored,
+    the second only against a champion. Rules from other packages count as able to fail.
+    Values lie in [0, 1] except for metrics with a ``unit`` (latency, cost: [0, inf))."""
+    from gates.metrics.base import get_metric
+
+    vacuous = []
+    for name, gate in profile.metrics.items():
+        metric = get_metric(name)
+        top = float("inf") if getattr(metric, "unit", None) is not None else 1.0
+        higher = metric.direction == "higher_is_better"
+        threshold = gate.threshold if gate.threshold is not None else metric.default_threshold
+        # Whether some value fails the per-case threshold.
+        cases_can_fail = threshold > 0.0 if higher else threshold < top
+        rules = {k: v for k, v in gate.rules.active().items() if k != "max_unscored_share"}
+        if not any(_rule_can_fail(k, v, top, cases_can_fail) for k, v in rules.items()):
+            vacuous.append(name)
+    return vacuous
+
+
+def _rule_can_fail(rule: str, value: float, top: float, cases_can_fail: bool) -> bool:
+    if rule in ("min_mean", "min_lower_bound"):
+        return value > 0.0
+    if rule in ("max_mean", "max_upper_bound", "max_p95"):
+        return value < top
+    if rule == "min_pass_rate":
+        return value > 0.0 and cases_can_fail
+    if rule == "max_violations":
+        return cases_can_fail
+    return True  # a rule registered elsewhere: assume it can

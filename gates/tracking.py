@@ -32,6 +32,7 @@ ALIASES = {"staging": "staging", "champion": "prod"}
 ARTIFACTS_DIR = ".ragate/mlartifacts"
 # Promotion needs at least this many scored cases per gated metric unless configured.
 MIN_SCORED_CASES = 20
+REQUIRED_METRICS = ("toxicity", "pii")
 
 
 class TrackingError(Exception):
@@ -389,11 +390,14 @@ class PromotionPolicy:
 
     ``min_scored_cases``: each gated metric scored at least this many distinct cases;
     ``allowed_profile_sha256``: SHA-256 digests of profile files trusted besides the
-    committed ``<profiles_dir>/<env>.yaml``.
+    committed ``<profiles_dir>/<env>.yaml``; ``required_metrics``: metrics the run's profile
+    must gate (default toxicity and pii: a chatbot promoted without them proves nothing
+    about the two harms users see first).
     """
 
     min_scored_cases: int = MIN_SCORED_CASES
     allowed_profile_sha256: tuple[str, ...] = ()
+    required_metrics: tuple[str, ...] = REQUIRED_METRICS
 
     @classmethod
     def load(cls, root: Path) -> PromotionPolicy:
@@ -403,12 +407,15 @@ class PromotionPolicy:
         where = f"{root / 'pyproject.toml'} [tool.ragate.promotion]"
         if not isinstance(table, dict):
             raise UsageError(f"{where}: expected a table")
-        unknown = sorted(set(table) - {"min_scored_cases", "allowed_profile_sha256"})
+        unknown = sorted(set(table) - {"min_scored_cases", "allowed_profile_sha256", "required_metrics"})
         if unknown:
             raise UsageError(
                 f"{where}: unknown key(s) {', '.join(unknown)}; "
-                "known: min_scored_cases, allowed_profile_sha256"
+                "known: min_scored_cases, allowed_profile_sha256, required_metrics"
             )
+        required = table.get("required_metrics", list(REQUIRED_METRICS))
+        if not isinstance(required, list) or not all(isinstance(m, str) for m in required):
+            raise UsageError(f"{where}: required_metrics: expected a list of metric names")
         minimum = table.get("min_scored_cases", MIN_SCORED_CASES)
         if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
             raise UsageError(f"{where}: min_scored_cases: {minimum!r} is not a whole number >= 1")
@@ -419,7 +426,7 @@ class PromotionPolicy:
             raise UsageError(
                 f"{where}: allowed_profile_sha256: expected a list of 64-hex-digit SHA-256 digests"
             )
-        return cls(minimum, tuple(allowed))
+        return cls(minimum, tuple(allowed), tuple(required))
 
 
 def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
@@ -427,9 +434,11 @@ def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
 
     Rule ``committed-profile``: the run's profile is the project's committed profile of that
     environment (same content hash) or one allowed by hash. Rule ``min-scored-cases``: the
-    run scored enough cases to prove something.
+    run scored enough cases to prove something. Rule ``required-metrics``: the profile gates
+    the policy's required metrics. Rule ``proving-profile``: every gated metric has a rule a
+    score could fail (:func:`gates.profile.vacuous_metrics`).
     """
-    from gates.profile import committed_profile
+    from gates.profile import committed_profile, load_profile, vacuous_metrics
 
     policy = PromotionPolicy.load(root)
     committed = committed_profile(root, env)
@@ -447,6 +456,26 @@ def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
         return (
             f"rule min-scored-cases: the {env} gate run scored {scored} cases on its weakest metric, "
             f"fewer than {policy.min_scored_cases} ([tool.ragate.promotion] min_scored_cases)"
+        )
+    trusted = committed if digest == expected else root / used  # an absolute `used` stays
+    try:
+        if hashlib.sha256(trusted.read_bytes()).hexdigest() != digest:
+            raise OSError("changed since the run")
+        profile = load_profile(str(trusted), root)
+    except (OSError, UsageError) as exc:
+        return f"rule proving-profile: cannot read the {env} gate run's profile {trusted} to check it: {exc}"
+    missing = [m for m in policy.required_metrics if m not in profile.metrics]
+    if missing:
+        return (
+            f"rule required-metrics: the {env} gate run's profile {trusted} does not gate "
+            f"{', '.join(missing)} ([tool.ragate.promotion] required_metrics)"
+        )
+    vacuous = vacuous_metrics(profile)
+    if vacuous:
+        return (
+            f"rule proving-profile: in {trusted}, no score could fail the rules of "
+            f"{', '.join(vacuous)} (e.g. min_mean 0, or a per-case threshold of 0 under "
+            "max_violations); give each gated metric a rule a bad answer can fail"
         )
     return ""
 

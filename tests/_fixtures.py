@@ -107,6 +107,7 @@ def tracked_project(
     rows: Sequence[dict[str, Any]],
     store: str,
     min_scored_cases: int,
+    required_metrics: Sequence[str] = (),
 ) -> pytest.Pytester:
     """A team project in ``pytester.path`` whose gates run ``chain_module:build``, tracked in
     ``store`` (an MLflow tracking URI): pyproject tables, the chain module, ``rows`` as
@@ -123,6 +124,7 @@ def tracked_project(
 
         [tool.ragate.promotion]
         min_scored_cases = {min_scored_cases}
+        required_metrics = {json.dumps(list(required_metrics))}
         """
     )
     pytester.makepyfile(**{chain_module: chain_source})

@@ -166,3 +166,43 @@ def test_a_committed_profile_too_small_to_prove_anything_cannot_promote(team: py
     (team.path / "profiles" / "staging.yaml").write_text(PROFILE.format(env="staging", dataset="qa.jsonl"))
     refused = ragate("promote", "--to", "staging")
     assert refused.returncode == 2 and "rule committed-profile" in refused.stderr
+
+
+VACUOUS = """
+env: staging
+datasets:
+  - name: golden
+    path: qa.jsonl
+metrics:
+  latency:
+    rules: {min_mean: 0}
+"""
+
+
+def test_a_committed_profile_no_score_could_fail_cannot_promote(team: pytest.Pytester) -> None:
+    # The team's own committed profile, weakened: it passes whatever the chain answers.
+    (team.path / "profiles" / "staging.yaml").write_text(VACUOUS)
+    assert gate(team, "--gate-env", "staging").ret == 0
+
+    refused = ragate("promote", "--to", "staging")
+
+    assert refused.returncode == 2
+    assert "rule proving-profile" in refused.stderr and "latency" in refused.stderr, refused.stderr
+
+
+def test_a_profile_without_the_required_metrics_cannot_promote(team: pytest.Pytester) -> None:
+    assert gate(team, "--gate-env", "staging").ret == 0
+    pyproject = team.path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("required_metrics = []", 'required_metrics = ["pii"]'))
+
+    refused = ragate("promote", "--to", "staging")
+
+    assert refused.returncode == 2
+    assert "rule required-metrics" in refused.stderr and "pii" in refused.stderr, refused.stderr
+
+
+def test_toxicity_and_pii_are_required_unless_configured(tmp_path) -> None:
+    from gates.tracking import PromotionPolicy
+
+    (tmp_path / "pyproject.toml").write_text("[tool.ragate.promotion]\nmin_scored_cases = 3\n")
+    assert PromotionPolicy.load(tmp_path).required_metrics == ("toxicity", "pii")
