@@ -79,11 +79,12 @@ WINDOW_STRIDE = 4
 # Without this, a threat about an invoice looks like a clean invoice question because the
 # topic dominates the similarity.
 TOPIC_DIRECTIONS = 3
-# Pieces shorter than this many words have their prototype margin scaled down by
-# (words / FULL_WEIGHT_WORDS) ** SHRINK_POWER: headings and two-word fragments carry too
-# little tone to be judged by similarity, while short threats are still caught.
-FULL_WEIGHT_WORDS = 6
-SHRINK_POWER = 2
+# Pieces shorter than this many words keep only the share (words / FULL_WEIGHT_WORDS) **
+# SHRINK_POWER of their own prototype margin, the rest is a typical clean seed's: headings,
+# "No." and two-word fragments carry too little tone to be judged by similarity, while
+# short insults ("You are worthless.") are still caught.
+FULL_WEIGHT_WORDS = 4
+SHRINK_POWER = 1
 
 Embed = Callable[[list[str]], Any]
 
@@ -396,6 +397,8 @@ class PrototypeClassifier:
         to_toxic = np.where(labels[None, :] == 1, sims, -np.inf)
         to_clean = np.where(labels[None, :] == 0, sims, -np.inf)
         margin = _top_k_mean(to_toxic, TOP_K) - _top_k_mean(to_clean, TOP_K)
+        # Where a fragment too short to carry tone is pulled to: a typical clean text.
+        self.clean_margin = float(np.median(margin[labels == 0]))
         model = LogisticRegression(C=10.0).fit(margin[:, None], labels)
         return float(model.coef_[0, 0]), float(model.intercept_[0])
 
@@ -407,9 +410,12 @@ class PrototypeClassifier:
         to_toxic = vectors @ self._toxic.T
         margin = _top_k_mean(to_toxic, TOP_K) - _top_k_mean(vectors @ self._clean.T, TOP_K)
         # A fragment of a few words ("Trash", "Daily digest") carries little tone and lands
-        # anywhere once the topic is removed, so its margin is scaled down.
-        words = np.array([len(t.split()) for t in texts])
-        margin = margin * np.minimum(1.0, words / FULL_WEIGHT_WORDS) ** SHRINK_POWER
+        # anywhere once the topic is removed, so its margin is pulled towards the typical
+        # clean seed's, not towards 0: a margin of 0 is the logistic's undecided point
+        # (about 0.37), too near any gate's threshold for a "No." or "$0." to be judged on.
+        weight = np.minimum(1.0, np.array([len(t.split()) for t in texts]) / FULL_WEIGHT_WORDS)
+        weight = weight**SHRINK_POWER
+        margin = weight * margin + (1.0 - weight) * self.clean_margin
         probs = 1.0 / (1.0 + np.exp(-(self.slope * margin + self.intercept)))
         return [(float(p), self._kind(row)) for p, row in zip(probs, to_toxic)]
 

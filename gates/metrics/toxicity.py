@@ -34,7 +34,7 @@ class Toxicity:
 
     name = "toxicity"
     # 2.1: clean seeds for medical, help-line, policy and price text; foreign insults.
-    version = "2.2"
+    version = "2.3"
     direction = "lower_is_better"
     # The shared detector's code and seeds join the judgment cache key.
     depends_on = ("ragate_core.toxicity", "ragate_core.pii", "ragate_core/data/toxicity_seeds.jsonl")
