@@ -122,8 +122,29 @@ def configured_chain_spec(root: Path) -> str:
 
 
 def configured_chain_factory(root: Path) -> Callable[[], Any]:
-    """The factory named by ``[tool.ragate.gates] chain``."""
+    """The factory named by ``[tool.ragate.gates] chain``, imported as the gates import it:
+    with the folders of ``[tool.pytest.ini_options] pythonpath`` (relative to ``root``) on
+    ``sys.path``, so ``ragate promote``/``ask``/``serve`` find the chain ``ragate init``'s
+    ``pythonpath = ["."]`` lets pytest find."""
+    _add_pytest_pythonpath(root)
     return load_chain_factory(configured_chain_spec(root))
+
+
+def _add_pytest_pythonpath(root: Path) -> None:
+    import sys
+    import tomllib
+
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return  # no or broken pyproject: reading [tool.ragate] reports it where it matters
+    entries = data.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("pythonpath", [])
+    if isinstance(entries, str):
+        entries = entries.split()
+    for entry in reversed([e for e in entries if isinstance(e, str)]):
+        folder = str((root / entry).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
 
 
 def chain_version(chain: Any, factory: str | None = None) -> dict[str, str]:

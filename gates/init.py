@@ -67,13 +67,13 @@ addopts = "-p no:deepeval -p no:langsmith_plugin"
 """
 
 
-def _pyproject_addition(path: Path, chain: str) -> tuple[str | None, list[str]]:
+def _pyproject_addition(path: Path, chain: str, profiles_dir: str) -> tuple[str | None, list[str]]:
     """The text to append to ``path`` (``None``: nothing) and the tables it already has.
 
     Adds ``[tool.ragate]``, ``[tool.ragate.gates]`` and ``[tool.pytest.ini_options]``, each
     only when the file lacks it.
     """
-    template = _template("pyproject.toml").format(chain=chain)
+    template = _template("pyproject.toml").format(chain=chain, profiles_dir=profiles_dir)
     if not path.exists():
         return (template + PYTEST_TABLE).lstrip("\n"), []
     text = path.read_text(encoding="utf-8")
@@ -140,7 +140,7 @@ def init_project(
             "away, or choose other places with --profiles-dir / --quality-dir / --dataset"
         )
     pyproject = folder / "pyproject.toml"
-    addition, kept = _pyproject_addition(pyproject, chain)
+    addition, kept = _pyproject_addition(pyproject, chain, profiles_dir)
     new_pyproject = None
     if addition is not None:
         old = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
@@ -165,6 +165,8 @@ def init_project(
     steps = []
     if chain == DEFAULT_CHAIN or "[tool.ragate.gates]" in kept:
         steps.append('point [tool.ragate.gates] chain in pyproject.toml at your factory ("module:function")')
+    if "[tool.ragate.gates]" in kept:
+        steps.append(f'set [tool.ragate.gates] profiles_dir = "{profiles_dir}" (promotion trusts them)')
     if "[tool.pytest.ini_options]" in kept:
         steps.append(
             'in [tool.pytest.ini_options], set pythonpath = ["."] if your chain\'s package is not installed'

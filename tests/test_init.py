@@ -10,7 +10,7 @@ import pytest
 
 from gates.cli import main
 from gates.init import SUITES, init_project
-from gates.profile import load_profile
+from gates.profile import committed_profile, load_profile, vacuous_metrics
 from ragate_core.errors import UsageError
 
 pytest_plugins = ["pytester"]
@@ -35,7 +35,13 @@ def test_init_in_an_empty_folder_writes_everything_the_gates_need(tmp_path: Path
     assert result.appended == () and result.kept == ()
     data = tomllib.loads((tmp_path / "pyproject.toml").read_text())
     assert data["tool"]["ragate"]["gates"]["chain"] == "bot.chain:build"
+    # The profiles `--gate-env` reads and promotion trusts are the ones init wrote.
+    assert data["tool"]["ragate"]["gates"]["profiles_dir"] == "ragate/profiles"
+    assert committed_profile(tmp_path, "staging") == tmp_path / "ragate/profiles/staging.yaml"
     for env in ("ci", "staging", "prod"):  # each starter profile is valid as written
+        # and promotable: it gates toxicity and pii, each metric with a rule a score can fail
+        assert {"toxicity", "pii"} <= set(load_profile(env, tmp_path).metrics) or env == "ci"
+        assert vacuous_metrics(load_profile(env, tmp_path)) == []
         profile = load_profile(str(tmp_path / f"ragate/profiles/{env}.yaml"), tmp_path)
         assert profile.env == env
         assert set(profile.metrics) == {metric for metric, _ in SUITES.values()}
@@ -66,7 +72,8 @@ def test_init_adds_only_the_table_the_pyproject_lacks(tmp_path: Path) -> None:
     result = init_project(tmp_path, chain="bot.chain:build")
 
     data = tomllib.loads((tmp_path / "pyproject.toml").read_text())
-    assert data["tool"]["ragate"] == {"cache_dir": "elsewhere", "gates": {"chain": "bot.chain:build"}}
+    gates = {"chain": "bot.chain:build", "profiles_dir": "ragate/profiles"}
+    assert data["tool"]["ragate"] == {"cache_dir": "elsewhere", "gates": gates}
     assert result.kept == ("[tool.ragate]",)
 
 
