@@ -16,12 +16,20 @@ answer and reference:
 
 - numbers and quantities: the reference's numbers the answer states ("two weeks" counts
   as "14 days"), and numbers the answer puts in their place; numbers the question itself
-  states are left out of both;
+  states are left out of both. Dates are read whole in common formats and languages
+  (ISO, "3 May", "May 3", "3. Mai", "3 de mayo", "5月3日"; d/m vs m/d only when
+  unambiguous), so a swapped day and month is a different value; weekdays and ranges
+  ("Monday to Friday" = "weekdays") are day sets; clock times keep am/pm; an amount keeps
+  its currency ("$15" is not "15 €") and a measure its unit ("23 pounds" is not "23 kg",
+  "367 days" is not "366 days"; "a month" is "30 days" only across units), see
+  :mod:`gates.metrics.quantities`;
 - names: the reference's names the answer states, and other names the answer brings in
   (a capital inside a sentence is read as a name only in languages that do not
   capitalise common nouns; mixed case or digits, "PostgreSQL", "S3", count everywhere);
 - polarity: an explicit yes/no that contradicts the reference's, or a negation one side
-  has and the other lacks (negators of English, German, French, Spanish, Chinese);
+  has and the other lacks (negators of English, German, French, Spanish, Chinese) -- unless
+  a word that holds a negation on one side only reconciles them ("you don't pay" /
+  "entry is free"; "not free" / "free" still differ);
 - meaning: MiniLM similarity of answer and reference, alone and each read with the
   question before it (so "600" and "Yes" are read as the claims they make);
 - wording: the share of the reference's content words (beyond the question's) that the
@@ -44,6 +52,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from gates.metrics import quantities as qty
 from gates.metrics.base import MetricCase, Score, register, score_each
 
 MODEL_FILE = Path(__file__).parent / "data" / "correctness_model.json"
@@ -203,6 +212,11 @@ def names(text: str, context: str = "") -> set[str]:
             folded = _fold(word)
             if not word[:1].isalpha() or folded in stop or folded in _UNITS or _is_number_word(folded):
                 continue
+            if folded in qty.CURRENCY_WORDS:  # "USD", "EUR": compared with the amount
+                continue
+            if len(folded) > 3 and (folded in qty.CALENDAR_WORDS or folded.rstrip("s") in qty.CALENDAR_WORDS):
+                # months and weekdays are compared as dates (:func:`quantities`), not as names
+                continue
             if "@" in word or "/" in word:  # e-mail addresses, paths, URLs
                 continue
             mixed = any(c.isupper() for c in word[1:]) or any(c.isdigit() for c in word)
@@ -280,6 +294,7 @@ for _dimension, _size, _words in (
 ):
     for _word in _words.split():
         _UNITS[_word] = (_dimension, float(_size))
+_UNITS.update(qty.EXTRA_UNITS)  # percent, length, mass, volume
 _UNIT_PATTERN = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
 # Latin letters and digits: a number or unit glued to them is part of a word ("S3", "mp4");
 # CJK text has no spaces, so a CJK neighbour does not count.
@@ -294,8 +309,11 @@ _QUANTITY = re.compile(
     rf"\s*-?\s*(?P<u>{_UNIT_PATTERN})(?![{_LATIN}])",
     re.IGNORECASE,
 )
+# "6:40 pm" is read as a whole before "6:40" alone (so it is 18:40).
 _CLOCK = re.compile(
-    r"(?<![\d.:])(\d{1,2})[:h](\d{2})(?![\d:])|(?<![\d.:])(\d{1,2})(?:[.:](\d{2}))?\s*([ap])\.?m\b\.?", re.I
+    r"(?<![\d.:])(?P<h12>\d{1,2})(?:[.:](?P<m12>\d{2}))?\s*(?P<ap>[ap])\.?m\b\.?|"
+    r"(?<![\d.:])(?P<h>\d{1,2})[:h](?P<m>\d{2})(?![\d:])",
+    re.I,
 )
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _DIGITS = re.compile(rf"(?<![{_LATIN}\d.,])(?:{_NUMERAL})")
@@ -369,6 +387,12 @@ class Quantities:
     measure_of: tuple[tuple[str, Measure], ...]
     # measures stated without a digit ("a week", "ein Monat")
     implicit: frozenset[Measure] = frozenset()
+    # measure -> the size of the unit it was stated in ("366 days": a day)
+    units: tuple[tuple[Measure, float], ...] = ()
+
+    def unit(self, measure: Measure) -> float | None:
+        """The size of the unit ``measure`` was stated in (None: not stated here)."""
+        return next((u for m, u in self.units if m == measure), None)
 
     def beyond(self, question: Quantities) -> Quantities:
         """Without the digit-less measures the question states too: in "How many hours
@@ -376,20 +400,46 @@ class Quantities:
         dropped = {m for m in self.implicit if question.has_measure(m)}
         return replace(self, measures=self.measures - dropped, implicit=self.implicit - dropped)
 
-    def has_measure(self, measure: Measure) -> bool:
+    def has_measure(self, measure: Measure, unit: float | None = None) -> bool:
+        """Whether this text states ``measure``: the same size, or -- converted from another
+        unit (``unit``: the size of the unit it was stated in; None = unknown) -- within
+        :data:`MEASURE_TOLERANCE` ("a month" = "30 days"). In the same unit the number must
+        be the same ("367 days" is not "366 days")."""
         dim, size = measure
-        return any(d == dim and abs(s - size) <= MEASURE_TOLERANCE * max(s, size) for d, s in self.measures)
+        for d, s in self.measures:
+            if d != dim:
+                continue
+            if math.isclose(s, size, rel_tol=1e-9):
+                return True
+            mine = self.unit((d, s))
+            if unit is not None and mine is not None and math.isclose(unit, mine):
+                continue  # the same unit: a different number is a different measure
+            if abs(s - size) <= MEASURE_TOLERANCE * max(s, size):
+                return True
+        return False
 
-    def states(self, number: str, measure: Measure | None) -> bool:
+    def states(self, number: str, measure: Measure | None, unit: float | None = None) -> bool:
         """Whether this text states ``number`` (with ``measure``, when it has one): the same
-        measure in any unit, or the bare number not tied to another unit of the dimension."""
-        if measure is not None and self.has_measure(measure):
+        measure in any unit, or the bare number not tied to another unit (a currency is a
+        unit: "$15" does not state "15 €", nor "23 pounds" "23 kg"). A date states a date
+        that agrees on every part both give ("3 May" states "3 May 2025")."""
+        if number.startswith(("date:", "days:")):
+            if any(qty.dates_agree(number, n) for n in self.numbers):
+                return True
+            # "July 1969" against "1969": the year alone, where this text gives no date
+            years = {y for y in re.findall(r"(?<=[:|])(\d{4})(?=-)", number)}
+            return bool(years & self.numbers) and not any(n.startswith("date:") for n in self.numbers)
+        if re.fullmatch(r"\d{4}", number) and any(
+            n.startswith("date:") and f":{number}-" in n.replace("|", ":") for n in self.numbers
+        ):
+            return True  # the year of a date stated here
+        if measure is not None and self.has_measure(measure, unit):
             return True
         if number not in self.numbers:
             return False
         if measure is None:
             return True
-        return not any(m[0] == measure[0] for n, m in self.measure_of if n == number)
+        return not any(n == number for n, _ in self.measure_of)
 
     def items(self) -> list[tuple[str, Measure | None]]:
         """Each stated number with its measure (one per measure), and measures stated
@@ -403,23 +453,53 @@ class Quantities:
         return out
 
 
+def _blank(text: str, start: int, end: int) -> str:
+    """The text with one span replaced by spaces (positions of the rest unchanged)."""
+    return text[:start] + " " * (end - start) + text[end:]
+
+
 def quantities(text: str) -> Quantities:
-    """Numbers (digits, number words of five languages, Chinese numerals), clock times
-    and dates, normalised: "1,000" = "1.000" = "1 000" = "1000", "9 am" = "09:00"."""
+    """Numbers (digits, number words of five languages, Chinese numerals), clock times,
+    dates and weekdays (:func:`gates.metrics.quantities.calendar`: "5月3日" = "3 May" =
+    "3. Mai", never "3月5日"), amounts of money with their currency and measures with
+    their unit, normalised: "1,000" = "1.000" = "1 000" = "1000", "9 am" = "09:00",
+    "100 °C" = "212 °F"."""
     text = unicodedata.normalize("NFKC", text)
     numbers: set[str] = set()
     measures: set[Measure] = set()
     implicit: set[Measure] = set()
     measure_of: set[tuple[str, Measure]] = set()
+    units: set[tuple[Measure, float]] = set()
+    for mention in qty.calendar(text):
+        numbers.add(mention.token)
+        text = _blank(text, mention.start, mention.end)
+    for amount in qty.money(text):
+        measure = (f"money:{amount.currency}", amount.value)
+        numbers.add(_fmt(amount.value))
+        measures.add(measure)
+        measure_of.add((_fmt(amount.value), measure))
+        units.add((measure, 1.0))
+        text = _blank(text, amount.start, amount.end)
+    for temperature in qty.temperatures(text):
+        measure = ("temperature", temperature.kelvin)
+        measures.add(measure)
+        units.add((measure, 1.0))
+        raw = re.match(r"-?\d+(?:[.,]\d+)?", text[temperature.start : temperature.end].strip())
+        if raw:
+            value = _numeral_value(raw.group(0))
+            if value is not None:
+                numbers.add(_fmt(value))
+                measure_of.add((_fmt(value), measure))
+        text = _blank(text, temperature.start, temperature.end)
     for match in _DATE.finditer(text):
         numbers.add(match.group(0))
     text = _DATE.sub(" ", text)
     for match in _CLOCK.finditer(text):
-        if match.group(1) is not None:
-            hour, minute = int(match.group(1)), match.group(2)
+        if match["h"] is not None:
+            hour, minute = int(match["h"]), match["m"]
         else:
-            hour, minute = int(match.group(3)) % 12, match.group(4) or "00"
-            hour += 12 if match.group(5).lower() == "p" else 0
+            hour, minute = int(match["h12"]) % 12, match["m12"] or "00"
+            hour += 12 if match["ap"].lower() == "p" else 0
         numbers.add(f"{hour}:{minute}")
     text = _CLOCK.sub(" ", text)
     for match in _QUANTITY.finditer(text):
@@ -429,6 +509,7 @@ def quantities(text: str) -> Quantities:
             continue
         measure = (unit[0], value * unit[1])
         measures.add(measure)
+        units.add((measure, unit[1]))
         if re.fullmatch(_ONE_BEFORE_UNIT, match.group("n").strip().lower()):
             implicit.add(measure)
         else:
@@ -443,7 +524,13 @@ def quantities(text: str) -> Quantities:
         value = _word_value(match.group(0))
         if value is not None:
             numbers.add(_fmt(value))
-    return Quantities(frozenset(numbers), frozenset(measures), tuple(sorted(measure_of)), frozenset(implicit))
+    return Quantities(
+        frozenset(numbers),
+        frozenset(measures),
+        tuple(sorted(measure_of)),
+        frozenset(implicit),
+        tuple(sorted(units)),
+    )
 
 
 # --- polarity and declining --------------------------------------------------------------
@@ -509,6 +596,38 @@ def negated(text: str) -> bool:
         return True
     tokens = re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?|n'", lowered)
     return any(t in _NEGATORS or t.endswith("n't") for t in tokens)
+
+
+# Words that carry a negation in their meaning: "entry is free" says "you don't pay",
+# "without a card" says "no card". Used only to reconcile a negation one side has and the
+# other lacks, never as a negation by themselves.
+_IMPLICIT_NEGATIVES = frozenset(
+    """free gratis costless complimentary without optional forbidden prohibited banned disallowed
+    impossible unavailable unsupported unable exempt waived excluded kostenlos kostenfrei umsonst
+    gebührenfrei ohne optionale verboten untersagt unmöglich gratuit gratuite gratuits gratuites
+    gratuitement sans facultatif facultative interdit interdite impossible indisponible gratuito
+    gratuita gratuitos gratuitas sin opcional prohibido prohibida imposible gratuitamente
+    senza vietato impossibile grátis sem proibido""".split()
+)
+_CJK_IMPLICIT_NEGATIVES = re.compile(r"免费|免費|禁止|无需|無需|免")
+
+
+def implicit_negatives(text: str) -> frozenset[str]:
+    """The words of ``text`` whose meaning holds a negation ("free", "without", "kostenlos",
+    "sans", "免费")."""
+    lowered = unicodedata.normalize("NFKC", text).lower()
+    words = set(re.findall(r"[^\W\d_]+", lowered)) & _IMPLICIT_NEGATIVES
+    return frozenset(words | set(_CJK_IMPLICIT_NEGATIVES.findall(lowered)))
+
+
+def polarity_differs(answer: str, answer_negated: bool, reference: str, reference_negated: bool) -> bool:
+    """Whether one side is negated and the other is not, after reconciling a negation
+    said with a word that holds one: "you don't pay" agrees with "entry is free" (only the
+    reference says "free"), "it is not free" agrees with "it costs €8", but "it is not
+    free" still differs from "it is free" (both say "free")."""
+    if answer_negated == reference_negated:
+        return False
+    return implicit_negatives(answer) == implicit_negatives(reference)
 
 
 def yes_no(text: str) -> bool | None:
@@ -578,8 +697,8 @@ def features(
     a, r = quantities(answer).beyond(q), quantities(reference).beyond(q)
     wanted = [(n, m) for n, m in r.items() if n not in q.numbers]
     stated = [(n, m) for n, m in a.items() if n not in q.numbers]
-    missed = [n for n, m in wanted if not a.states(n, m)]
-    extra = [n for n, m in stated if not r.states(n, m)]
+    missed = [n for n, m in wanted if not a.states(n, m, r.unit(m) if m else None)]
+    extra = [n for n, m in stated if not r.states(n, m, a.unit(m) if m else None)]
     number_missed = len(missed) / len(wanted) if wanted else 0.0
 
     q_names, a_names, r_names = names(question), names(answer, question), names(reference, question)
@@ -596,6 +715,7 @@ def features(
     term_precision = 1.0 - _share_missing(ans_terms, r_terms | q_terms) if ans_terms else 1.0
 
     a_yes, r_yes = yes_no(answer), yes_no(reference)
+    a_body, r_body = _YES.sub("", _NO.sub("", answer)), _YES.sub("", _NO.sub("", reference))
     yes_no_conflict = float(a_yes is not None and r_yes is not None and a_yes != r_yes)
     a_negated = negated(answer) if a_yes is None else not a_yes or negated(_NO.sub("", answer))
     r_negated = negated(reference) if r_yes is None else not r_yes or negated(_NO.sub("", reference))
@@ -609,9 +729,9 @@ def features(
         "name_extra": name_extra,
         "yes_no_conflict": yes_no_conflict,
         "yes_no_agree": float(a_yes is not None and a_yes == r_yes),
-        "negation_mismatch": float(a_negated != r_negated),
+        "negation_mismatch": float(polarity_differs(answer, a_negated, reference, r_negated)),
         "statement_negation_mismatch": float(
-            negated(_YES.sub("", _NO.sub("", answer))) != negated(_YES.sub("", _NO.sub("", reference)))
+            polarity_differs(a_body, negated(a_body), r_body, negated(r_body))
         ),
         "term_recall": term_recall,
         "term_precision": term_precision,
@@ -622,7 +742,7 @@ class AnswerCorrectness:
     """Whether the answer agrees with the case's ground truth (higher is better)."""
 
     name = "answer_correctness"
-    version = "1.0"
+    version = "1.2"
     direction = "higher_is_better"
 
     def __init__(self, model_path: Path = MODEL_FILE) -> None:
@@ -746,7 +866,9 @@ def fit(
     LogisticRegression (balanced class weights); only the cases the model judges
     (answerable, answered) are used. The per-case threshold is the one whose worst
     balanced accuracy over the ``groups`` (the labeled sources, e.g. written pairs and
-    real chain outputs) is highest on these same train cases, so no one source decides it.
+    real chain outputs) is highest on these same train cases, so no one source decides it;
+    thresholds within one case of each class of the smallest group of the best count as
+    ties, and the tie nearest 0.5 is chosen.
     Returns the JSON-able model (write it to :data:`MODEL_FILE`)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -767,18 +889,23 @@ def fit(
         tnr = float((neg < t).mean()) if len(neg) else 1.0
         return (tpr + tnr) / 2
 
-    best, best_score = 0.5, -1.0
-    for t in sorted(np.round(np.arange(0.05, 0.96, 0.01), 2), key=lambda t: abs(t - 0.5)):
-        worst = min(balanced_accuracy(float(t), g == grp) for grp in sorted(set(g)))
-        if worst > best_score + 1e-9:  # ties go to the threshold nearest 0.5
-            best, best_score = float(t), worst
+    grid = sorted(np.round(np.arange(0.05, 0.96, 0.01), 2), key=lambda t: abs(t - 0.5))
+    worst = {float(t): min(balanced_accuracy(float(t), g == grp) for grp in sorted(set(g))) for t in grid}
+    # Moving one case of each class of the smallest group changes that group's balanced
+    # accuracy by up to 1/n: thresholds closer than that to the best are ties, and the one
+    # nearest 0.5 (the balanced model's own boundary) wins, so a few train cases do not
+    # drag the threshold to an extreme.
+    smallest = min(int(((g == grp) & (y == cls)).sum()) for grp in set(g) for cls in (0, 1))
+    tolerance = 1.0 / max(smallest, 1) + 1e-9
+    best_score = max(worst.values())
+    best = next(t for t in map(float, grid) if worst[t] >= best_score - tolerance)
     return {
         "features": list(FEATURES),
         "coefficients": [round(float(v), 6) for v in model.coef_[0]],
         "intercept": round(float(model.intercept_[0]), 6),
         "threshold": best,
         "fitted_on": {"cases": len(y), "correct": int(y.sum()), "C": c},
-        "train_worst_group_balanced_accuracy": round(best_score, 4),
+        "train_worst_group_balanced_accuracy": round(worst[best], 4),
     }
 
 

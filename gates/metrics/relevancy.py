@@ -6,13 +6,20 @@ declines), else estimated from how well the retrieved contexts match the questio
 Any other answer is scored by how closely it answers this question (MiniLM
 question-answer similarity, trained on question/answer pairs), how many of the
 question's words it takes up, and whether it has the form the question asks for (a
-price for "how much", a count for "how many", a time for "when", a yes or a no for a
-yes/no question; English, German, French, Spanish, Chinese cues). An answer of that
+price for "how much", a count for "how many", a time for "when" -- a time of day, a
+weekday or "daily" for "what time", "opening hours" and "when is it open", where a year
+or a date is no answer --, a place for "where", a person's name for "who", a yes or a no
+for a yes/no question; English, German, French, Spanish, Chinese cues). An answer of that
 specific form counts as addressing the question without repeating its words ("At
-9:00."; "No."). Marked down when it only restates the question (no new number, name or
-content word; an either/or choice or a statement answering a yes/no question is not a
-restatement), when a price, count or time was asked and none is given, or when it talks
-around the question (pleasantries, praise, "our team is working on it").
+9:00."; "No."). An answer of the asked form *about something else* has not got it: when
+the clause before its value (a yes/no question: the whole statement) shares the
+question's subject but puts words of its own in place of the question's unaddressed ones
+("When is the office open?" / "The office was renovated in 2019."; "How many desks ...?"
+/ "The space opened in 2016"). Marked down when it only restates the question (no new
+number, name or content word; an either/or choice or a statement answering a yes/no
+question is not a restatement), when a price, count, time, place or person was asked and
+none is given (or only one about something else), or when it talks around the question
+(pleasantries, praise, "our team is working on it").
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ ANSWERABLE_SIMILARITY = 0.55
 DIRECT_ADDRESSED = 0.9
 # Asked for a price, a number or a time and none given: the value is multiplied by this.
 MISSING_SPECIFIC_FACTOR = 0.5
+# An answer of the asked form is about something else when at most this share of the
+# question's words is addressed and the answer puts words of its own in their place.
+ELSEWHERE_FOCUS = 0.5
 
 _EVASIVE = re.compile(
     r"\b(great question|good question|thanks? (you )?for (reaching out|asking|your (question|patience))|"
@@ -57,7 +67,7 @@ _MONEY = re.compile(
     re.I,
 )
 _QUANTITY = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|"
+    r"(?<![A-Za-z])\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|"
     r"hundred|thousand|unlimited|no limit|single|a day|a week|a month|a year|an hour)\b",
     re.I,
 )
@@ -75,7 +85,18 @@ _STEPS_OTHER = re.compile(
 _PLACE = re.compile(
     r"\b(?i:in|at|on|near|next to|behind|opposite|inside|im|in der|am|bei|en|à|au|aux|dans|pres de|cerca de)"
     r"\s+"
-    r"(the |der |die |das |le |la |les |el |los )?[A-Z0-9]"
+    r"(the |der |die |das |le |la |les |el |los )?"
+    # a year, a month or a weekday after "in"/"on" is a time, not a place
+    r"(?!(?:1[5-9]|20)\d\d\b|(?:January|February|March|April|May|June|July|August|September|October|"
+    r"November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)s?\b)[A-Z0-9]"
+)
+# A person: a full name ("Ingrid Holm"), a titled name ("Dr. Osei") or a capitalised name
+# after "by"/"is"/"named" ("written by Osei"). Articles do not start a name.
+_PERSON = re.compile(
+    r"\b(?!(?:The|A|An|Our|Your|Their|This|That|Der|Die|Das|Le|La|Les|El|Los|Las|Il|Un|Une|Ein|Eine)\b)"
+    r"[A-Z][a-zà-ÿ'’-]+\s+(?:(?:de|van|von|da|del|di|le|la)\s+)?[A-Z][a-zà-ÿ'’-]+\b|"
+    r"\b(?:Dr|Mr|Mrs|Ms|Prof|Sir|Dame|Herr|Frau|Mme|Mlle|Sr|Sra)\.?\s+[A-Z]|"
+    r"\b(?:by|is|was|are|were|named|called|von|par|por|es|est|ist)\s+[A-Z][a-zà-ÿ'’-]+"
 )
 _YES_NO = re.compile(
     r"^\s*(yes|no|yep|nope|sure|not)\b|\b(can|can't|cannot|doesn't|isn't|aren't|won't|only|"
@@ -85,7 +106,8 @@ _YES_NO = re.compile(
 
 
 _TIME = re.compile(
-    r"\d{1,2}[:.h]\d{2}|\b\d{1,2}\s?(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?)\b|\d{4}|[点點时時日月年号號]|"
+    r"\d{1,2}[:.h]\d{2}|\b\d{1,2}\s?(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?)\b|(?<![A-Za-z\d])\d{4}(?!\d)|"
+    r"[点點时時日月年号號]|"
     r"\b(noon|midnight|midday|morning|evening|afternoon|tonight|today|tomorrow|daily|always|never|"
     r"24/7|weekdays?|weekends?|(mon|tues|wednes|thurs|fri|satur|sun)days?|"
     r"jan(uary)?|feb(ruary)?|march|april|may|june|july|aug(ust)?|sept?(ember)?|oct(ober)?|nov(ember)?|"
@@ -93,9 +115,47 @@ _TIME = re.compile(
     r"minutes?|months?|years?))\b",
     re.I,
 )
+# Opening hours and times of day: what "what time", "opening hours" and "when is it open"
+# ask for. A year or a calendar date does not answer them ("renovated in 2019").
+_HOURS = re.compile(
+    r"\d{1,2}[:.h]\d{2}|\b\d{1,2}\s?(am|pm|a\.m\.|p\.m\.|uhr|h|heures?|horas?)\b|[点點时時]|"
+    r"\b(noon|midnight|midday|mittags?|mitternacht|midi|minuit|mediodia|medianoche|morning|evening|"
+    r"afternoon|night|tonight|daily|always|never|24/7|24 hours|around the clock|round the clock|"
+    r"rund um die uhr|jour et nuit|las 24 horas|weekdays?|weekends?|werktags?|wochenende|"
+    r"(mon|tues|wednes|thurs|fri|satur|sun)days?|montags?|dienstags?|mittwochs?|donnerstags?|freitags?|"
+    r"samstags?|sonntags?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|lunes|martes|miercoles|"
+    r"jueves|viernes|sabado|domingo|closed|geschlossen|ferme|cerrado|open all|ganztags|"
+    r"(after|before|until|till|from|ab|bis|jusqu'a|des|hasta|desde) \d)\b",
+    re.I,
+)
+# A year after "in", "since"... ("renovated in 2019"): a time, never a count, price, place
+# or person, so it is left out before those forms are looked for.
+_YEAR_OF_EVENT = re.compile(
+    r"\b(?i:in|since|from|until|till|before|after|by|around|circa|im|seit|bis|depuis|en|desde|hasta|"
+    r"avant|apres|vor|nach)\s+(?:(?i:the year|the|early|late|mid)\s+)?(?:1[5-9]|20)\d\d(?![\d.,])"
+)
+# A number followed by a word: a count of something ("5 members"), read as the asked count.
+_COUNT_OF = re.compile(r"(?<![A-Za-z\d.,])\d[\d.,]*\s+(?:[^\W\d_]+\s+)?[^\W\d_]{3,}")
+# Words that ask rather than name the asked thing ("how many", "what time", "combien").
+_ASKING_WORDS = frozenset(
+    """long many much often soon far big large fast time viel viele lange oft combien cuant cuanto
+    cuanta cuantos cuantas quand cuando wann""".split()
+)
+# Words that say the asked form itself ("costs $19", "is located in", "totals 12"): an
+# answer's own word of this kind is the asked predicate, not another one.
+_FORM_WORDS = """cost costs costing price priced charge charged fee fees pay paid pricing amount amounts
+    total totals number located location situated based find found lives sits kostet kosten preis
+    prix coute coutent cuesta cuestan precio liegt befindet trouve encuentra ubicado""".split()
+
+
+@lru_cache(maxsize=1)
+def _form_tokens() -> frozenset[str]:
+    return frozenset(t for w in _FORM_WORDS for t in (*_tokens(w, "en"), w))
+
+
 # A count: digits or a number word (not "one", which is also a pronoun).
 _COUNT = re.compile(
-    r"\d|[一二三四五六七八九十百千万两]|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"(?<![A-Za-z])\d|[一二三四五六七八九十百千万两]|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"twenty|thirty|forty|fifty|hundred|thousand|million|unlimited|no limit|zwei|drei|vier|fünf|sechs|"
     r"sieben|acht|neun|zehn|deux|trois|quatre|cinq|sept|huit|neuf|dix|vingt|cent|dos|tres|cuatro|cinco|"
     r"seis|siete|ocho|nueve|diez|veinte|cien)\b",
@@ -153,6 +213,17 @@ def _asked(question: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | Non
     ):
         return _MONEY, _MONEY
     if re.search(
+        r"\bwhat time\b|\b(opening|business|office|support|working|visiting|service) hours\b|"
+        r"^\s*(when|until when)\b.*\b(open|opens|opened now|close|closes|closed)\b"
+        r"(?!.{0,20}\b(for good|down)\b)|"
+        r"^\s*(when|until when) (is|are)\b.*\b(staffed|available|reachable)\b|\bhours\b(?! (of|in|per|a)\b)|"
+        r"^\W*(a que hora|a quelle heure|um wie ?viel uhr)\b|\b(offnungszeiten|horaires?|horarios?)\b|"
+        r"^\W*wann (hat|haben|ist|sind|offnet|offnen|schliesst|schliessen)\b.*"
+        r"\b(offen|geoffnet|geschlossen|offnet|offnen|schliesst|schliessen)\b|几点|營業時間|营业时间",
+        q,
+    ) and not re.search(r"^\s*when (was|were|did|will)\b|\bhow (many|long|much)\b", q):
+        return _HOURS, _HOURS
+    if re.search(
         r"^\s*(when|until when|since when)\b|\bwhat time\b|\bhours\b|"
         r"^\W*(cuando|quand|wann|a que hora|a quelle heure|um wie ?viel uhr)\b|什么时候|几点|何时",
         q,
@@ -162,6 +233,13 @@ def _asked(question: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | Non
         return _QUANTITY, _COUNT
     if re.search(r"\b(cuant[oa]s?|combien|wie (viele?|lange|oft))\b|多少|几", q):
         return _COUNT, _COUNT
+    if re.search(
+        r"^\W*who (is|was|are|were)\b|^\W*who (\w+ed|wrote|leads|runs|heads|owns|manages|directs|won|built|"
+        r"made|took|founded|chairs)\b|^\W*(wer (ist|war|leitet|hat)|qui (est|etait|a|dirige)|"
+        r"quien(es)? (es|son|fue|era|dirige))\b",
+        q,
+    ):
+        return _PERSON, _PERSON
     if re.search(r"^\s*(how (do|can|should) (i|we|you)|where (do|can) (i|we)|what (do|should) i do)\b", q):
         return _STEPS, None
     if re.search(
@@ -175,11 +253,22 @@ def _asked(question: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | Non
     return None, None
 
 
+def _counted(question: str, lang: str) -> str | None:
+    """What a "how many" question counts ("How many desks ..." -> "desk"), as a token."""
+    match = re.search(
+        r"\b(?:how many|wie viele|combien d[e']|cuant[oa]s)\s*([^\W\d_]+)", tx.fold(question), re.IGNORECASE
+    )
+    if not match:
+        return None
+    tokens = _tokens(match.group(1), lang)
+    return tokens[0] if tokens else None
+
+
 class AnswerRelevancy:
     """Whether the answer addresses the question (higher is better)."""
 
     name = "answer_relevancy"
-    version = "1.1"
+    version = "1.3"
     direction = "higher_is_better"
     default_threshold = 0.5
 
@@ -237,6 +326,49 @@ class AnswerRelevancy:
             return False
         return len(new) <= 1
 
+    @staticmethod
+    def _about_something_else(
+        question: str,
+        answer: str,
+        lang: str,
+        pattern: re.Pattern[str] | None,
+        whole: bool,
+        missing: list[str],
+    ) -> list[str]:
+        """The answer's own words that take the place of the question's unaddressed ones
+        (``missing``), when its answer of the asked form is about something else: "When is
+        the office open?" / "The office was renovated in 2019." gives a time, but of the
+        renovation. Read from the clause before the value ("The office was renovated"); with
+        ``whole`` (a yes/no question), from the whole answer. Only when at most
+        :data:`ELSEWHERE_FOCUS` of the question's words (its question words such as "how
+        many" aside) are addressed. Empty when nothing stands in the way."""
+        if pattern is None:
+            return []
+        q_tokens = list(dict.fromkeys(_tokens(question, lang)))
+        q_names = _names(question, lang)
+        wanted = [t for t in q_tokens if t not in q_names and not t.isdigit() and t not in _ASKING_WORDS]
+        unaddressed = [t for t in missing if t not in _ASKING_WORDS]
+        counted = _counted(question, lang)  # "how many desks": the count must be of desks
+        if not wanted or not unaddressed:
+            return []
+        if counted not in unaddressed and 1.0 - len(unaddressed) / len(wanted) > ELSEWHERE_FOCUS:
+            return []
+        if whole:
+            main = answer
+        else:
+            match = pattern.search(answer) or pattern.search(_fold(answer))
+            main = answer[: match.start()] if match else answer
+        main_tokens = [t for t in dict.fromkeys(_tokens(main, lang)) if not any(c.isdigit() for c in t)]
+        # Only a clause about the question's own subject can put another predicate in the
+        # asked one's place; a clause that shares no word is read as a paraphrase.
+        if not set(main_tokens) & (set(q_tokens) | {tx.fold(n) for n in q_names}):
+            return []
+        own = [t for t in main_tokens if t not in q_tokens and t not in q_names and t not in _form_tokens()]
+        if not own or not q_tokens:
+            return []
+        close = tx.word_similarity(own, q_tokens)
+        return [t for t, best in zip(own, close) if best < WORD_MATCH]
+
     def score_batch(self, cases: Sequence[MetricCase]) -> list[Score]:
         from ragate_core.embeddings import default_encoder
 
@@ -281,18 +413,30 @@ class AnswerRelevancy:
             focus, missing = self._focus(case.question, case.answer)
             lang = _lang(case.question)
             form, specific = _asked(case.question)
+            # "renovated in 2019" answers no count, price, place or person
+            formed = case.answer if form in (_TIME, _HOURS) else _YEAR_OF_EVENT.sub(" ", case.answer)
             polar = tx.polar_question(case.question, lang)
             says_yes_no = polar and tx.strip_yes_no(case.answer, lang)[0] != 0
             form_ok = (
                 0.5
                 if form is None
-                else float(bool(form.search(case.answer) or form.search(_fold(case.answer))) or says_yes_no)
+                else float(bool(form.search(formed) or form.search(_fold(formed))) or says_yes_no)
             )
             if polar and form_ok == 0.0:  # "Does it cost extra?" / "It is included."
                 form_ok = float(bool(_YES_NO.search(case.answer)))
+            # An answer of the asked form about another thing than the one asked ("open" /
+            # "renovated in 2019") has not got the asked form for this question.
+            elsewhere: list[str] = []
+            counts_something = specific is _COUNT and bool(_COUNT_OF.search(formed))  # "up to 5 members"
+            if form_ok == 1.0 and not says_yes_no and (specific or polar) and not counts_something:
+                elsewhere = self._about_something_else(
+                    case.question, formed, lang, specific or _YES_NO, polar, missing
+                )
+                if elsewhere:
+                    form_ok = 0.0
             # An answer that gives what was asked (a price, a number, a time; a yes or a no
             # to a yes/no question) addresses the question without repeating its words.
-            direct = form_ok == 1.0 and (says_yes_no or bool(specific and specific.search(case.answer)))
+            direct = form_ok == 1.0 and (says_yes_no or bool(specific and specific.search(formed)))
             addressed = max(focus, DIRECT_ADDRESSED) if direct else focus
             blend = SIMILARITY_WEIGHT * similarity + FOCUS_WEIGHT * addressed + FORM_WEIGHT * form_ok
             value = _logistic(STEEPNESS * (blend - MIDPOINT))
@@ -301,9 +445,15 @@ class AnswerRelevancy:
                 notes.append("gives an answer of the kind asked")
             elif missing:
                 notes.append("not addressed: " + ", ".join(missing[:4]))
+            if elsewhere:
+                asked = f" (asked: {', '.join(missing[:3])})" if missing else ""
+                notes.append(
+                    f"its answer of the asked kind is about something else: {', '.join(elsewhere[:3])}{asked}"
+                )
             if form_ok == 0.0:
-                notes.append("no direct answer of the kind asked")
-                if specific and not polar:  # asked for a price, a number or a time and got none
+                if not elsewhere:
+                    notes.append("no direct answer of the kind asked")
+                if (specific and not polar) or elsewhere:  # the asked price, count, time... not given
                     value *= MISSING_SPECIFIC_FACTOR
             if not direct and self._restates(case.question, case.answer, lang, polar):
                 value *= 0.3
