@@ -21,8 +21,18 @@ claims a 60-day window. Each case then yields a handful of signals:
 - ``polarity_mismatch`` / ``antonym``: the claim and its best context unit disagree in
   negation, or use opposite words (English list); ``polarity_elsewhere``: the share of the
   claim's words in another unit, about a word the best unit lacks, that disagrees in negation;
-- ``comparison_conflict``: a comparison ("A started before B", "the cheapest plan") that the
-  values the contexts give contradict (English wording).
+- ``comparison_conflict``: a comparison ("A started before B", "the cheapest plan", "Which is
+  larger, A or B?", a yes to "Is A larger than B?") that the values the contexts give
+  contradict (English wording);
+- ``premise_conflict``: the yes or no contradicts what the contexts say about the question's
+  proposition (by negation, an opposite word in en/de/fr/es, or the values); a denial with
+  an exception ("cannot be returned unless defective") agrees with "No" and "only if";
+- ``role_swap``: a name written in full that the contexts bind, in another clause, to another
+  role or place ("Lars Berg is the CEO" where "the CFO is Lars Berg").
+
+Numbers written as words are read as digits first (text2num, en/de/fr/es), and a duration
+the contexts state in other units counts as stated ("two years" for a "24-month" warranty;
+"five years after" for 1998 and 2003).
 
 A logistic regression fitted on labeled pairs and real chain outputs (train splits only;
 ``ragate calibrate --fit``) turns the signals into the probability that the answer is
@@ -62,6 +72,8 @@ FEATURES = (
     "antonym",
     "comparison_conflict",
     "short_answer",
+    "premise_conflict",
+    "role_swap",
 )
 # A short answer ("600", "Die Zugspitze.") is read together with its question.
 SHORT_ANSWER_KEYS = 3
@@ -88,6 +100,7 @@ class _Segment:
     numbers: tuple[str, ...]  # in order of appearance
     signatures: tuple[tuple[str, str], ...]  # (currency, next word) per number
     names: frozenset[str]
+    full_names: frozenset[str] = frozenset()  # words of names written in full ("Lars Berg")
 
 
 @dataclass
@@ -113,11 +126,15 @@ class _Plan:
     unit_keys: list[frozenset[str]]
     windows: list[frozenset[str]]
     segments: list[_Segment]
+    clauses: list[_Segment]
     context_keys: set[str]
     context_numbers: set[str]
     body: str
     question: str
     polarity: int
+    durations: list[float] = field(default_factory=list)  # the contexts' durations, in days
+    years: set[float] = field(default_factory=set)  # the contexts' numbers that read as years
+    question_names: set[str] = field(default_factory=set)
 
 
 _NUM_WITH_SIGNATURE = re.compile(
@@ -136,7 +153,12 @@ def _segment(text: str, lang: str) -> _Segment:
         nums.append(value)
         sigs.append((cur, tx.key(nxt.lower(), lang) if nxt else ""))
     return _Segment(
-        text, frozenset(tx.keys(text, lang)), tuple(nums), tuple(sigs), frozenset(tx.names_in(text, lang))
+        text,
+        frozenset(tx.keys(text, lang)),
+        tuple(nums),
+        tuple(sigs),
+        frozenset(tx.names_in(text, lang)),
+        frozenset(tx.full_names(text, lang)),
     )
 
 
@@ -147,6 +169,8 @@ class _ContextPart:
     segments: tuple[_Segment, ...]
     keys: frozenset[str]
     numbers: frozenset[str]
+    clauses: tuple[_Segment, ...] = ()  # one per clause: who is bound to which role
+    durations: tuple[float, ...] = ()
 
 
 @lru_cache(maxsize=4096)
@@ -155,6 +179,7 @@ def _context_part(context: str, lang: str) -> _ContextPart:
     units: list[str] = []
     windows: list[frozenset[str]] = []
     segments: list[_Segment] = []
+    clauses: list[_Segment] = []
     sents = tx.sentences_any(context)
     sent_keys = [frozenset(_unit_keys(s, lang)) for s in sents]
     for i, sentence in enumerate(sents):
@@ -166,13 +191,35 @@ def _context_part(context: str, lang: str) -> _ContextPart:
         if len(parts) > 1:
             units.extend(parts)
         segments.extend(_segment(p, lang) for p in parts)
+        clauses.extend(_segment(c, lang) for c in _binding_clauses(sentence, lang))
     return _ContextPart(
         tuple(units),
         tuple(windows),
         tuple(segments),
         frozenset(tx.keys(context, lang)),
         frozenset(tx.numbers_in(context, lang)),
+        tuple(clauses),
+        tuple(days for _, _, days in tx.durations(context, lang)),
     )
+
+
+def _binding_clauses(sentence: str, lang: str) -> list[str]:
+    """The clauses that bind names to roles: :func:`tx.clauses_any`, but a piece that only
+    names ("Tomasz Kowal in Leeds" after "founded by Priya Raman and") stays with the clause
+    before it. Acronyms ("the CFO is Ben") say something."""
+    stops = tx.STOPWORDS | tx._STOP_LISTS.get(lang, frozenset())
+    out: list[str] = []
+    for piece in tx.clauses_any(sentence):
+        said = [
+            w
+            for w in re.findall(r"[^\W\d_]+", piece)
+            if (w.isupper() or not w[:1].isupper()) and w.lower() not in stops
+        ]
+        if out and not said:
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 @lru_cache(maxsize=65536)
@@ -184,13 +231,18 @@ def _plan(case: MetricCase) -> _Plan:
     lang = tx.language(f"{case.question} {case.answer}")
     if lang == "und":
         lang = tx.language(" ".join(case.contexts))
-    polarity, body = tx.strip_yes_no(case.answer, lang)
-    polar = tx.polar_question(case.question, lang)
+    # Numbers written as words are compared as digits: "zehn Werktage" against "drei bis
+    # fünf Werktage" is a changed number like "10" against "3 to 5".
+    question = tx.with_digits(case.question, lang)
+    answer = tx.with_digits(case.answer, lang)
+    contexts = [tx.with_digits(c, lang) for c in case.contexts]
+    polarity, body = tx.strip_yes_no(answer, lang)
+    polar = tx.polar_question(question, lang)
     if not polar:
         polarity = 0
-        body = case.answer
+        body = answer
     answer_keys = tx.keys(body, lang)
-    question_keys = set(tx.keys(case.question, lang))
+    question_keys = set(tx.keys(question, lang))
     # Short or elliptical ("600", "10 API calls per minute."): read with its question.
     short = not polar and (
         len(set(answer_keys)) <= SHORT_ANSWER_KEYS
@@ -198,7 +250,7 @@ def _plan(case: MetricCase) -> _Plan:
     )
     claims: list[_Claim] = []
     if short:
-        text = f"{case.question.strip()} {body.strip()}"
+        text = f"{question.strip()} {body.strip()}"
         claims.append(
             _Claim(
                 text,
@@ -238,35 +290,43 @@ def _plan(case: MetricCase) -> _Plan:
                         names,
                         neg,
                         signatures=_claim_signatures(part, lang),
+                        # The people (and places, firms) it names in full beside the question's
+                        # own must be the ones the contexts bind to its subject ("Lars Berg is
+                        # the CEO" where the contexts make him the CFO).
+                        values=set() if neg else tx.full_names(part, lang) - question_keys,
                     )
                 )
     if polar and polarity == 0 and claims and claims[0].keys <= question_keys:
         # "Not on Starter." / "You can, on Business." answers the question by restating it.
-        polarity = -1 if claims[0].negated != tx.negated_in(case.question, lang) else 1
+        polarity = -1 if claims[0].negated != tx.negated_in(question, lang) else 1
         claims.pop(0)
     if polar and polarity != 0:
-        q_neg = tx.negated_in(case.question, lang)
+        q_neg = tx.negated_in(question, lang)
         claims.append(
             _Claim(
-                case.question,
+                question,
                 set(question_keys),
-                tx.numbers_in(case.question, lang),
-                tx.names_in(case.question, lang),
+                tx.numbers_in(question, lang),
+                tx.names_in(question, lang),
                 q_neg != (polarity < 0),
                 premise=True,
-                signatures=_claim_signatures(case.question, lang),
+                signatures=_claim_signatures(question, lang),
             )
         )
     units: list[str] = []
     windows: list[set[str]] = []
     segments: list[_Segment] = []
+    clauses: list[_Segment] = []
+    durations: list[float] = []
     context_keys: set[str] = set()
     context_numbers: set[str] = set()
-    for context in case.contexts:
+    for context in contexts:
         part = _context_part(context, lang)
         units.extend(part.units)
         windows.extend(part.windows)
         segments.extend(part.segments)
+        clauses.extend(part.clauses)
+        durations.extend(part.durations)
         context_keys |= part.keys
         context_numbers |= part.numbers
     unique_units = list(dict.fromkeys(units))
@@ -280,11 +340,15 @@ def _plan(case: MetricCase) -> _Plan:
         unit_keys=[_unit_keys(u, lang) for u in unique_units],
         windows=windows,
         segments=segments,
+        clauses=clauses,
         context_keys=context_keys,
         context_numbers=context_numbers,
         body=body,
-        question=case.question,
+        question=question,
         polarity=polarity,
+        durations=durations,
+        years={float(n) for n in context_numbers if _is_year(float(n))},
+        question_names=tx.names_in(question, lang),
     )
 
 
@@ -299,7 +363,7 @@ def _parallel(
     """Whether ``other`` states another value of the same kind as ``seg``, said the same way
     (same unit, or two shared words): "Free plan 60 requests" and "Pro plan 600 requests"."""
     if not is_number:
-        return bool(other.names - claim.keys - seg.keys)
+        return bool((other.names | other.full_names) - claim.keys - seg.keys)
     others = [sig for n, sig in zip(other.numbers, other.signatures) if n not in claim.numbers]
     units = {s[1] for s in own_sigs if s[1]}
     shared = (other.keys & seg.keys) - set(other.numbers) - set(seg.numbers)
@@ -325,7 +389,11 @@ def _misbound(value: str, claim: _Claim, plan: _Plan) -> _Segment | None:
         for k in claim.keys & plan.question_keys
         if k in plan.context_keys and k not in claim.numbers and k != value
     }
-    found = [s for s in plan.segments if (value in s.numbers if is_number else value in s.keys)]
+    # Numbers are bound within a segment; names written in full within a clause ("The CEO
+    # is Ana Lima, the CFO is Ben Ode" binds Ben Ode to CFO, not CEO).
+    person = not is_number and value in tx.full_names(claim.text, plan.lang)
+    pool = plan.clauses if person else plan.segments
+    found = [s for s in pool if (value in s.numbers if is_number else value in s.keys)]
     if not found:
         return None
     claim_sig = claim.signatures.get(value)
@@ -340,13 +408,13 @@ def _misbound(value: str, claim: _Claim, plan: _Plan) -> _Segment | None:
             own_sigs.add(claim_sig)
 
         # A name needs two subject words to move to the other segment ("composed", "music"
-        # for Oskar Lind, not Helena Brandt); a number, one.
-        needed = 1 if is_number else 2
+        # for Oskar Lind, not Helena Brandt); a number, or a full name bound per clause,
+        # one ("Oslo" in "Who manages the Oslo office?", "lyrics" for Lotte Kramer).
         contrasted = any(
-            len(missing & other.keys) >= needed
+            len(missing & other.keys) >= (1 if is_number or person else 2)
             and extra - other.keys
             and _parallel(other, seg, own_sigs, claim, is_number)
-            for other in plan.segments
+            for other in pool
             if other is not seg
         )
         if not contrasted:
@@ -394,8 +462,9 @@ def _direction(text: str, years: bool) -> int | None:
     return None
 
 
-def _value(entity: set[str], plan: _Plan) -> tuple[float, tuple[str, str]] | None:
-    """The first number of the segment that names ``entity`` best, with its signature."""
+def _value(entity: set[str], plan: _Plan) -> tuple[float, tuple[str, str], frozenset[str]] | None:
+    """The first number of the segment that names ``entity`` best, with its signature and
+    the segment's keys."""
     if not entity:
         return None
     best, best_overlap = None, 0
@@ -405,7 +474,7 @@ def _value(entity: set[str], plan: _Plan) -> tuple[float, tuple[str, str]] | Non
             best, best_overlap = seg, overlap
     if best is None or best_overlap * 2 < len(entity):
         return None
-    return float(best.numbers[0]), best.signatures[0]
+    return float(best.numbers[0]), best.signatures[0], best.keys
 
 
 def _is_year(*values: float) -> bool:
@@ -425,6 +494,10 @@ def _comparison(plan: _Plan) -> tuple[str | None, set[str]]:
         a, b = a - b, b - a
         picked = set(tx.keys(plan.body, "en"))
         va, vb = _value(a, plan), _value(b, plan)
+        # "the Alpha or the Beta tank": "tank" names both; the picked option is told by
+        # the words only its own value's segment has.
+        if va and vb:
+            a, b = a - vb[2], b - va[2]
         if a and b and va and vb and va[0] != vb[0] and bool(picked & a) != bool(picked & b):
             direction = _direction(plan.question, _is_year(va[0], vb[0]))
             if direction is not None:
@@ -433,9 +506,9 @@ def _comparison(plan: _Plan) -> tuple[str | None, set[str]]:
                 if chose_a != winner_a:
                     loser = options.group(1) if chose_a else options.group(2)
                     return f"comparison contradicts the contexts' values: {loser.strip()}", checked
+                # Borne out: the answer names both options, which no one unit does.
+                checked.update(c.text for c in plan.claims if not c.premise)
     for claim in plan.claims:
-        if claim.premise:
-            continue
         match = _COMPARATIVE.match(claim.text)
         # "more than 100 items" bounds a number; "before Orion in 2011" compares two subjects.
         if (
@@ -451,9 +524,13 @@ def _comparison(plan: _Plan) -> tuple[str | None, set[str]]:
             if vl and vr and vl[0] != vr[0] and not (claim.numbers - {str(int(vl[0])), str(int(vr[0]))}):
                 direction = _direction(match.group(2), _is_year(vl[0], vr[0]))
                 if direction is not None:
-                    if (vl[0] < vr[0]) != (direction < 0) and not claim.negated:
+                    # "A is not larger than B" holds where "A is larger than B" fails; a
+                    # "No" to "Is A larger than B?" denies the question's comparison.
+                    if ((vl[0] < vr[0]) != (direction < 0)) != claim.negated:
                         return f"comparison contradicts the contexts' values: {claim.text!r}", checked
                     checked.add(claim.text)
+        if claim.premise:
+            continue
         words_ = set(re.findall(r"[a-z]+", claim.text.lower()))
         superlative = words_ & _SUPERLATIVES or ({"most", "least"} & words_ and "expensive" in words_)
         if superlative:
@@ -489,8 +566,61 @@ def _negated_about(unit: str, claim: _Claim, lang: str) -> bool:
     return any(tx.negated_in(c, lang) for c, o in zip(parts, overlaps) if o == top)
 
 
+def _same_durations(text: str, plan: _Plan) -> set[str]:
+    """The numbers of ``text`` that state a duration the contexts state in other units ("2
+    years" for a "24-month warranty") or that is the span between two years the contexts
+    give ("5 years after construction began" for 1998 and 2003)."""
+    return {number for number, _ in _durations_stated(text, plan)}
+
+
+def _durations_stated(text: str, plan: _Plan) -> list[tuple[str, str]]:
+    """(number, unit key) of each duration of ``text`` that :func:`_same_durations` accepts."""
+    out = []
+    for number, unit, days in tx.durations(text, plan.lang):
+        if any(tx.same_duration(days, d) for d in plan.durations) or (
+            tx.same_duration(days, float(number) * 365.25)
+            and any(abs(a - b) == float(number) for a in plan.years for b in plan.years)
+        ):
+            out.append((number, tx.key(unit, plan.lang)))
+    return out
+
+
+def _top_clauses(unit: str, claim: _Claim, lang: str) -> list[str]:
+    """The clauses of ``unit`` that share the most of the claim's words (all, when none)."""
+    parts = tx.clauses_any(unit)
+    overlaps = [len(claim.keys & set(tx.keys(c, lang))) for c in parts]
+    top = max(overlaps, default=0)
+    return [c for c, o in zip(parts, overlaps) if o == top] if top else parts
+
+
+def _flipped(claim: _Claim, unit: str, lang: str) -> list[str]:
+    """The claim's words whose opposite the unit uses where it speaks about the claim, and
+    that the unit does not use there itself: "open" against "closed on Sundays", "ouvert"
+    against "fermé le dimanche" (though the unit goes on "ouvert du lundi au samedi")."""
+    if not tx.antonym_forms(lang):
+        return []
+    there = set().union(*(tx.word_keys(c, lang) for c in _top_clauses(unit, claim, lang)))
+    out = set()
+    for word in tx.word_forms(claim.text):
+        opposite = {tx.key(a, lang) for a in tx.opposites_of(word, lang)}
+        if opposite & there and tx.key(word, lang) not in there:
+            out.add(word)
+    return sorted(out)
+
+
+def _restriction_agrees(claim: _Claim, unit: str, plan: _Plan) -> bool:
+    """Whether a claim and a unit of opposite negation say the same under a condition: a
+    denial with an exception ("cannot ... unless defective") against an allowance under a
+    condition ("can only ... if defective", "Yes, if it is defective"), either way round."""
+    said = tx.restriction(plan.body if claim.premise else claim.text)
+    there = tx.restriction(unit)
+    return {said, there} in ({"exception", "only"}, {"exception", "condition"})
+
+
 def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Evidence:
-    ctx_keys = plan.context_keys
+    # A duration the contexts state in other units counts as found ("2 years" for "24-month").
+    restated = {k for pair in _durations_stated(plan.body, plan) for k in pair}
+    ctx_keys = plan.context_keys | restated
     answer_keys = plan.answer_keys
     lexical = sum(k in ctx_keys for k in answer_keys) / len(answer_keys) if answer_keys else 0.0
     new = [k for k in answer_keys if k not in plan.question_keys]
@@ -499,13 +629,15 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
     problems: list[str] = []
     coverages, sims = [], []
     unsupported_number = misbound = unsupported_name = misbound_name = polarity = antonym = elsewhere = 0.0
-    name_astray = 0.0
+    name_astray = premise_conflict = role_swap = 0.0
     comparison, checked = _comparison(plan)
+    comparison_premise = bool(comparison) and any(c.premise and c.text in comparison for c in plan.claims)
     weakest_i, weakest_value = 0, math.inf
     best_units = []
     for i, claim in enumerate(plan.claims):
         keys_ = claim.keys or {""}
-        cov = max((len(keys_ & w) / len(keys_) for w in plan.windows), default=0.0)
+        found = keys_ & restated
+        cov = max((len((keys_ & w) | found) / len(keys_) for w in plan.windows), default=0.0)
         sim_row = unit_vecs @ vectors[index[claim.text]] if len(plan.units) else np.zeros(0)
         sim = float(sim_row.max()) if sim_row.size else 0.0
         # The unit that best supports the claim, by words and meaning together.
@@ -517,6 +649,8 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
         best_units.append(best)
         denied = claim.premise and claim.negated != tx.negated_in(plan.question, plan.lang)
         unstated = {n for n in claim.numbers if n not in plan.context_numbers}
+        if unstated:
+            unstated -= _same_durations(claim.text, plan)
         premise_false = False  # a "No" to a premise the contexts do not bear out is right
         if unstated:
             if denied:
@@ -539,7 +673,7 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
             else:
                 unsupported_name = 1.0
                 problems.append("name not in the contexts: " + ", ".join(sorted(foreign)))
-        if best and not denied:
+        if best and not denied and claim.text not in checked:
             # A name the contexts use, but not in the unit that supports the claim best:
             # "Editors can handle members" where the contexts give that right to Admins;
             # "Yes" to "Can I invite guests on Starter?" where guests come with Pro. The
@@ -554,22 +688,29 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
         for value in sorted(claim.values - foreign - claim.numbers):
             seg = _misbound(value, claim, plan)
             if seg is not None and not denied:
-                misbound_name = 1.0
+                # A short answer's name is the answer itself; in a sentence, a role swap.
+                if plan.short and i == 0:
+                    misbound_name = 1.0
+                else:
+                    role_swap = 1.0
                 problems.append(f"{value!r} is stated about something else ({seg.text[:80]!r})")
         flipped: list[str] = []
-        if plan.lang == "en" and best and claim.text not in checked and not denied:
-            claim_stems = {tx.stem(w) for w in tx.words(claim.text)}
-            unit_stems = {tx.stem(w) for w in tx.words(best)}
-            flipped = sorted(
-                w
-                for w in claim_stems - unit_stems
-                if {tx.stem(a) for a in tx.ANTONYMS.get(w, ())} & unit_stems
-            )
+        if best and claim.text not in checked:
+            # A "No" whose premise the contexts deny with an opposite word is right:
+            # "Is it open on Mondays?" - "No" against "closed on Mondays".
+            flipped = _flipped(claim, best, plan.lang)
         opposite = claim.negated != _negated_about(best, claim, plan.lang) if best else False
+        if opposite and _restriction_agrees(claim, best, plan):
+            # "can only be returned if defective" says what "cannot be returned unless
+            # defective" says; "Yes, if it is defective" too.
+            opposite = False
         # A "No" is checked only against a unit that states the whole premise: "Is SCIM on
         # Business?" - "No" is not contradicted by "SCIM is only available on Enterprise".
         if denied and not (claim.keys <= plan.unit_keys[plan.units.index(best)] if best else False):
             opposite = False
+        if denied and flipped:
+            # The contexts deny the premise with an opposite word: the "No" agrees.
+            opposite, flipped = False, []
         # A unit about the claim's own words that the best unit lacks ("Linux") and that
         # says the opposite: "Ja, auch für Linux" against "Eine Linux-Version ist nicht geplant".
         if best and not premise_false and not denied:
@@ -583,12 +724,23 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
                         about = ", ".join(sorted(own & unit_keys))
                         problems.append(f"opposite polarity about {about}: {unit[:80]!r}")
         # "won't stop" against "keeps running": an opposite word under a negation agrees.
+        # The question's proposition under a yes or no counts on its own (premise_conflict):
+        # the answer's own sentences carry polarity_mismatch and antonym.
         if opposite and not flipped and not premise_false:
-            polarity = 1.0
             problems.append(f"opposite polarity to {best[:80]!r}")
+            if claim.premise:
+                premise_conflict = 1.0
+            else:
+                # As strong as the share of the claim's words the opposite unit states: a
+                # sentence negated word for word is a plain contradiction.
+                share = len(claim.keys & plan.unit_keys[plan.units.index(best)]) / len(claim.keys or {""})
+                polarity = max(polarity, share)
         elif flipped and not opposite:
-            antonym = 1.0
             problems.append("opposite of: " + ", ".join(flipped))
+            if claim.premise:
+                premise_conflict = 1.0
+            else:
+                antonym = 1.0
         coverages.append(cov)
         sims.append(sim)
         if 0.5 * cov + 0.5 * sim < weakest_value:
@@ -611,6 +763,10 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
         "antonym": antonym,
         "comparison_conflict": 1.0 if comparison else 0.0,
         "short_answer": 1.0 if plan.short else 0.0,
+        # The answer's yes or no to the question's proposition is what the contexts deny
+        # (a "Yes" to "Can I return opened software?" where it cannot be returned).
+        "premise_conflict": max(premise_conflict, 1.0 if comparison and comparison_premise else 0.0),
+        "role_swap": role_swap,
     }
     return Evidence(
         features,
@@ -737,7 +893,7 @@ class Faithfulness:
     better)."""
 
     name = "faithfulness"
-    version = "2.0"
+    version = "3.0"
     direction = "higher_is_better"
     default_threshold = 0.5
 

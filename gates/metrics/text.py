@@ -596,17 +596,236 @@ def segments(sentence: str) -> list[str]:
 
 
 _SENTENCE_END_ANY = re.compile(
-    r"(?<=[。！？])|(?<![A-Z][a-z]\.)(?<!\b[A-Za-z]\.)(?<!\b\d\.)(?<!\b\d\d\.)(?<=[.!?])\s+(?=[\"'(\[¿¡]?[^\W_a-z])|\n+"
+    r"(?<=[。！？])|(?<![A-Z][a-z]\.)(?<!\b[A-Za-z]\.)(?<!(?<![$€£¥])\b\d\.)(?<!(?<![$€£¥])\b\d\d\.)(?<=[.!?])\s+(?=[\"'(\[¿¡]?[^\W_a-z])|\n+"
 )
 
 
 def sentences_any(text: str) -> list[str]:
     """Sentences in any language: cut after CJK full stops, and after ".", "!" or "?"
-    before a capital or a digit, but not after an ordinal ("am 9. November") or an
-    abbreviation ("Dr. Lind"); Markdown headings and list items are their own."""
+    before a capital or a digit, but not after an ordinal ("am 9. November", though after
+    a price: "$40. The") or an abbreviation ("Dr. Lind"); Markdown headings and list items are their own."""
     parts = []
     for piece in _SENTENCE_END_ANY.split(text):
         piece = re.sub(r"^\s*(?:#+|[-*•]|\d+[.)])\s+", "", piece or "").strip()
         if piece:
             parts.append(piece)
     return parts
+
+
+# --- Numbers written as words, durations, opposites in other languages (faithfulness v3) ---
+
+# Languages text2num reads; language() detects these four (and zh, whose digits are digits).
+_SPELLED_LANGS = frozenset({"en", "de", "fr", "es"})
+_SPELLED_TOKEN = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+|[^\w\s]")
+
+
+class _Token:
+    """A word for text2num's ``find_numbers`` (its Token protocol)."""
+
+    __slots__ = ("word",)
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def text(self) -> str:
+        return self.word
+
+    def not_a_number_part(self) -> bool:
+        return False
+
+    def nt_separated(self, previous: _Token) -> bool:
+        return False
+
+
+@lru_cache(maxsize=65536)
+def with_digits(text: str, lang: str) -> str:
+    """``text`` with the cardinal numbers it spells out written as digits: "drei bis fünf
+    Werktage" -> "3 bis 5 Werktage", "twenty-four months" -> "24 months", "quatre-vingt-dix"
+    -> "90" (text2num's ``find_numbers``, en/de/fr/es). A lone "one"/"ein"/"un"/"una" stays
+    a word (it is an article as often as a number), ordinals ("second", "zweite") and
+    numbers already in digits are left as written; other languages come back unchanged."""
+    if lang not in _SPELLED_LANGS or not re.search(r"[^\W\d_]", text):
+        return text
+    from text_to_num import find_numbers
+
+    matches = list(_SPELLED_TOKEN.finditer(text))
+    found = find_numbers([_Token(m.group()) for m in matches], lang, 2.0)
+    out, last = [], 0
+    for occ in found:
+        span = matches[occ.start : occ.end]
+        if occ.is_ordinal or not span or any(m.group().isdigit() for m in span):
+            continue
+        value = occ.value
+        digits = str(int(value)) if value == int(value) else str(value)
+        out.append(text[last : span[0].start()])
+        out.append(digits)
+        last = span[-1].end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+# Time units in days (a month is a twelfth of a year): "24-month" and "two years" are one
+# duration. Business/working days are not calendar days ("5 Werktage" is not "5 Tage"):
+# a qualifier between the number and the unit keeps the pattern from matching.
+_DAYS_PER_UNIT = {
+    **dict.fromkeys(("minute", "minutes", "minuten", "minuto", "minutos"), 1 / 1440),
+    **dict.fromkeys(
+        ("hour", "hours", "hr", "hrs", "stunde", "stunden", "heure", "heures", "hora", "horas"), 1 / 24
+    ),
+    **dict.fromkeys(("day", "days", "tag", "tage", "tagen", "tages", "jour", "jours", "dia", "dias"), 1.0),
+    **dict.fromkeys(("week", "weeks", "woche", "wochen", "semaine", "semaines", "semana", "semanas"), 7.0),
+    **dict.fromkeys(
+        ("month", "months", "monat", "monate", "monaten", "monats", "mois", "mes", "meses"), 365.25 / 12
+    ),
+    **dict.fromkeys(
+        ("year", "years", "jahr", "jahre", "jahren", "jahres", "an", "ans", "annee", "annees", "ano", "anos"),
+        365.25,
+    ),
+}
+_ONE = r"a|an|one|ein|eine|einen|einem|un|une|uno|una"
+_UNITS = "|".join(sorted(_DAYS_PER_UNIT, key=len, reverse=True))
+_DURATION = re.compile(rf"(?<![\w.,])(\d+(?:[.,]\d+)?|{_ONE})\s?-?\s?({_UNITS})\b")
+
+
+def durations(text: str, lang: str) -> list[tuple[str, str, float]]:
+    """The durations ``text`` states, as (number in digits, unit word, length in days):
+    "24-month warranty" -> [("24", "month", 730.5)], "zwei Jahre" -> [("2", "jahre", 730.5)],
+    "a year" -> [("1", "year", 365.25)]. Number words are read as :func:`with_digits` does."""
+    out = []
+    for number, unit in _DURATION.findall(fold(with_digits(text, lang))):
+        one = re.fullmatch(_ONE, number) is not None
+        value = 1.0 if one else float(number.replace(",", "."))
+        out.append(("1" if one else number.replace(",", ""), unit, value * _DAYS_PER_UNIT[unit]))
+    return out
+
+
+def same_duration(a: float, b: float) -> bool:
+    """Whether two lengths in days are one duration said in other units (2 years = 24 months
+    = 730 days; 6 weeks is not 1.5 months): within 1.5%."""
+    return abs(a - b) <= 0.015 * max(a, b)
+
+
+# Opposite words in German, French and Spanish, as for English :data:`ANTONYMS` (forms
+# listed: the suffix stripper does not unify every inflection).
+_OTHER_ANTONYMS = {
+    "de": """
+    offen/geschlossen geöffnet/geschlossen öffnet/schließt öffnet/geschlossen geöffnet/schließt
+    kostenlos/kostenpflichtig
+    gratis/kostenpflichtig erlaubt/verboten inklusive/exklusive enthalten/ausgeschlossen
+    aktiviert/deaktiviert aktivieren/deaktivieren möglich/unmöglich vorher/nachher früher/später
+    mehr/weniger mindestens/höchstens minimum/maximum öffentlich/privat automatisch/manuell
+    erforderlich/optional pflicht/optional immer/nie erste/letzte hinzufügen/entfernen
+    größer/kleiner höher/niedriger länger/kürzer täglich/wöchentlich monatlich/jährlich
+    verschlüsselt/unverschlüsselt sichtbar/unsichtbar unbegrenzt/begrenzt steigt/sinkt
+    erhöht/gesenkt akzeptiert/abgelehnt erstattungsfähig/nicht-erstattungsfähig
+    """,
+    "fr": """
+    ouvert/fermé ouverte/fermée ouverts/fermés ouvre/ferme ouvrent/ferment ouvre/fermé ouvert/ferme
+    gratuit/payant
+    gratuite/payante gratuits/payants autorisé/interdit autorisée/interdite inclus/exclu
+    incluse/exclue activé/désactivé activée/désactivée disponible/indisponible
+    possible/impossible avant/après minimum/maximum public/privé publique/privée
+    automatique/manuel automatiquement/manuellement obligatoire/facultatif obligatoire/optionnel
+    toujours/jamais premier/dernier première/dernière ajouter/supprimer supérieur/inférieur
+    quotidien/hebdomadaire mensuel/annuel visible/invisible illimité/limité accepté/refusé
+    acceptée/refusée remboursable/non-remboursable chiffré/non-chiffré
+    """,
+    "es": """
+    abierto/cerrado abierta/cerrada abiertos/cerrados abre/cierra abren/cierran abre/cerrado abre/cerrada
+    abren/cerrados abierto/cierra abierta/cierra gratis/pago
+    gratuito/pagado gratuita/pagada permitido/prohibido permitida/prohibida incluido/excluido
+    incluida/excluida activado/desactivado activada/desactivada disponible/indisponible
+    posible/imposible antes/después mínimo/máximo público/privado pública/privada
+    automático/manual automáticamente/manualmente obligatorio/opcional obligatoria/opcional
+    siempre/nunca primero/último primera/última añadir/eliminar mayor/menor más/menos
+    diario/semanal mensual/anual visible/invisible ilimitado/limitado aceptado/rechazado
+    reembolsable/no-reembolsable cifrado/sin-cifrar
+    """,
+}
+
+
+@lru_cache(maxsize=8)
+def antonym_forms(lang: str) -> dict[str, frozenset[str]]:
+    """Opposite words by word form (lower-case, accents folded) in ``lang``: English from
+    :data:`ANTONYMS`, German, French and Spanish from their own lists. Looked up by form,
+    not by matching key: "yearly"/"monthly" must not make "years" the opposite of "months"."""
+    pairs = (
+        [(a, b) for a, bs in ANTONYMS.items() for b in bs]
+        if lang == "en"
+        else [tuple(p.split("/")) for p in _OTHER_ANTONYMS.get(lang, "").split()]
+    )
+    out: dict[str, set[str]] = {}
+    for a, b in pairs:
+        out.setdefault(fold(a), set()).add(fold(b))
+        out.setdefault(fold(b), set()).add(fold(a))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def opposites_of(word: str, lang: str) -> frozenset[str]:
+    """The listed opposites of ``word`` (a form of :func:`antonym_forms`, or an inflection
+    whose matching key is itself a listed form: "opens" -> "open" -> {"closed"})."""
+    forms = antonym_forms(lang)
+    w = fold(word)
+    return forms.get(w) or forms.get(key(w, lang), frozenset())
+
+
+def word_keys(text: str, lang: str) -> set[str]:
+    """The matching keys of every word of ``text``, stop words included ("vor", "après")."""
+    return {key(w, lang) for w in word_forms(text)}
+
+
+# "cannot be returned unless defective" says what "can only be returned if defective" says.
+_EXCEPTION = re.compile(
+    r"\b(?:unless|except (?:if|when|for)|es sei denn|außer (?:wenn|bei)|sauf (?:si|en cas)|à moins que|"
+    r"a menos que|salvo (?:que|si)|excepto (?:si|cuando))\b",
+    re.IGNORECASE,
+)
+_ONLY_IF = re.compile(
+    r"\b(?:only (?:\w+ ){0,4}(?:if|when|with|for|after|within)|"
+    r"nur (?:\w+ ){0,3}(?:wenn|bei|mit|nach|innerhalb)|"
+    r"(?:seulement|uniquement) (?:\w+ ){0,3}(?:si|en cas|avec|pour|après)|"
+    r"(?:solo|sólo|únicamente) (?:\w+ ){0,3}(?:si|cuando|con|para|después))\b",
+    re.IGNORECASE,
+)
+_CONDITIONAL = re.compile(
+    r"\b(?:if|when|provided|wenn|falls|sofern|si|lorsque|quand|cuando)\b", re.IGNORECASE
+)
+
+
+def restriction(text: str) -> str:
+    """How ``text`` limits what it says: "exception" for a denial with an exception ("not
+    ... unless", "nicht ... es sei denn"), "only" for an allowance under a condition ("only
+    if", "nur wenn", "seulement si", "solo si"), "condition" for a plain condition ("if",
+    "wenn", "si"), "" for none. An exception and an allowance under a condition say the same;
+    so does a plain conditional allowance."""
+    if _EXCEPTION.search(text):
+        return "exception"
+    if _ONLY_IF.search(text):
+        return "only"
+    if _CONDITIONAL.search(text):
+        return "condition"
+    return ""
+
+
+def word_forms(text: str) -> list[str]:
+    """Every word of ``text``, lower-case and accent-folded, compounds both whole and split."""
+    return [fold(w) for w in _COMPOUND.findall(text) + _LATIN_WORD.findall(text) if w]
+
+
+_CAPITAL_RUN = re.compile(
+    r"(?<![\w-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+)?"
+    r"(?:\s+[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+)?)+(?![\w-])"
+)
+
+
+def full_names(text: str, lang: str) -> set[str]:
+    """Matching keys of the words of full names: two or more capitalised words in a row,
+    stop words left out ("Lars Berg", "Petra Huber", "Tallis Energy"; not "The Bergen" nor
+    "Die Filiale"). People, places and firms named in full, in any Latin-script language."""
+    stops = _STOP_LISTS.get(lang, frozenset()) | STOPWORDS
+    out: set[str] = set()
+    for run in _CAPITAL_RUN.findall(text):
+        words_ = [w for w in run.split() if w.lower() not in stops]
+        if len(words_) >= 2:
+            out.update(key(w.lower(), lang) for w in words_)
+    return out
