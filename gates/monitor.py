@@ -21,8 +21,9 @@ with the rest of it by :func:`gates.profile.load_profile`)::
 Per metric: the mean now and in the baseline, their difference with a 95% bootstrap
 interval (independent resamples of both, fixed seed), the share of cases failing the
 per-case threshold (``monitor.metrics.<m>.threshold``, else the profile's
-``metrics.<m>.threshold``, else the metric's own) now and in the baseline, and the mean
-and failing share per day (UTC). An alert is raised when
+``metrics.<m>.threshold``, else the metric's own) now and in the baseline, and per day
+(UTC) the same figures: the day's mean, its difference from the baseline's mean with a
+95% bootstrap interval, and its failing share. An alert is raised when
 
 - the mean got worse by more than ``max_drop`` *and* the whole interval of the difference
   lies on the worse side (noise alone does not alert), or
@@ -30,9 +31,11 @@ and failing share per day (UTC). An alert is raised when
 - nothing could be scored now or in the baseline (fail closed).
 
 Output: the terminal table, and ``monitor-report.json``, ``.md`` and ``.html`` (a time
-series per metric, self-contained) in ``--report-dir``; an MLflow run in the experiment
-``ragate-monitor`` with the rules as params, the figures as metrics and the reports as
-artifacts. Exit status: 1 on an alert, 2 when the window holds no row (never "no
+series per metric and day, self-contained) in ``--report-dir``; an MLflow run in the
+experiment ``ragate-monitor`` with the rules as params, the window's figures as metrics,
+the per-day figures as stepped metrics (``<metric>.daily_mean`` etc.; step = the day's
+number since 1970-01-01 UTC, timestamp = its midnight, so MLflow plots them over days)
+and the reports as artifacts. Exit status: 1 on an alert, 2 when the window holds no row (never "no
 drift") or on a usage error, else 0.
 """
 
@@ -80,7 +83,9 @@ class MetricDrift:
 
     ``unit`` is ``None`` for a score in [0, 1], else its unit (``ms``, a currency);
     ``per_day`` / ``per_day_failing`` / ``per_day_n`` map ISO dates (UTC) to the day's mean,
-    failing share and scored cases; ``alerts`` says which rule fired (empty: quiet)."""
+    failing share and scored cases; ``per_day_diff`` / ``per_day_interval`` to the day's
+    difference of means against the whole baseline and its 95% bootstrap interval (absent
+    when the baseline has no scores); ``alerts`` says which rule fired (empty: quiet)."""
 
     metric: str
     direction: str
@@ -102,6 +107,8 @@ class MetricDrift:
     per_day_n: dict[str, int]
     alerts: tuple[str, ...]
     why: str
+    per_day_diff: dict[str, float] = field(default_factory=dict)
+    per_day_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def alert(self) -> bool:
@@ -111,6 +118,7 @@ class MetricDrift:
         data = asdict(self)
         data["interval"] = list(self.interval) if self.interval else None
         data["alerts"] = list(self.alerts)
+        data["per_day_interval"] = {d: list(ci) for d, ci in self.per_day_interval.items()}
         data["alert"] = self.alert
         return data
 
@@ -356,6 +364,14 @@ def compare(
         per_day_failing={d: round(float(np.mean([fails(x) for x in v])), 6) for d, v in ordered},
         per_day_n={d: len(v) for d, v in ordered},
     )
+    if len(reference):
+        # Each day against the whole baseline: the same test as the window's, per day.
+        base_mean = float(reference.mean())
+        common["per_day_diff"] = {d: round(float(np.mean(v)) - base_mean, 6) for d, v in ordered}
+        common["per_day_interval"] = {
+            d: tuple(round(x, 6) for x in _bootstrap_diff(np.array(v, dtype=float), reference))
+            for d, v in ordered
+        }
     if not len(scored) or not len(reference):
         which = "nothing scored now" if not len(scored) else "the baseline has no scores"
         return MetricDrift(
@@ -497,6 +513,35 @@ def write_monitor_reports(result: MonitorResult, directory: Path) -> list[Path]:
     return write_rendered(directory, rendered)
 
 
+def daily_metrics(result: MonitorResult) -> list[Any]:
+    """The per-day figures as MLflow metrics with a step each: ``<metric>.daily_mean``,
+    ``.daily_diff``, ``.daily_ci_low``, ``.daily_ci_high``, ``.daily_failing_share`` and
+    ``.daily_n``; step = days since 1970-01-01 (UTC), timestamp = that day's midnight (ms)."""
+    from mlflow.entities import Metric
+
+    out = []
+    for d in result.drifts:
+        for day, mean in d.per_day.items():
+            midnight = datetime.fromisoformat(day).replace(tzinfo=UTC)
+            step = (midnight - datetime(1970, 1, 1, tzinfo=UTC)).days
+            stamp = int(midnight.timestamp() * 1000)
+            interval = d.per_day_interval.get(day)
+            figures = {
+                "daily_mean": mean,
+                "daily_diff": d.per_day_diff.get(day),
+                "daily_ci_low": interval[0] if interval else None,
+                "daily_ci_high": interval[1] if interval else None,
+                "daily_failing_share": d.per_day_failing.get(day),
+                "daily_n": d.per_day_n.get(day),
+            }
+            out += [
+                Metric(f"{d.metric}.{name}", float(value), stamp, step)
+                for name, value in figures.items()
+                if value is not None
+            ]
+    return out
+
+
 def track_monitor_run(root: Path, result: MonitorResult, paths: Sequence[Path]) -> str:
     """One MLflow run in ``ragate-monitor``: rules and window as params, figures as metrics,
     the reports as artifacts; returns the run id. Raises ``TrackingError`` when the store
@@ -552,6 +597,9 @@ def track_monitor_run(root: Path, result: MonitorResult, paths: Sequence[Path]) 
         with mlflow.start_run(run_name=f"monitor-{result.created[:10]}") as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(metrics)
+            daily = daily_metrics(result)
+            for start in range(0, len(daily), 1000):  # MLflow's batch limit
+                client.log_batch(run.info.run_id, metrics=daily[start : start + 1000])
             mlflow.set_tags(
                 {
                     "ragate.monitor.alert": str(result.alert).lower(),

@@ -23,11 +23,14 @@ latency. A chain built on a LangChain runnable (``chain.runnable``, as ragate's
 :class:`rag.chain.RagChain`: input rails, retrieval, generation, output rails) gets a
 child span per step through ``mlflow.langchain.autolog``. A span processor masks every
 string in every span's inputs and outputs (:func:`gates.engine.mask_text`, names
-included) before export, so raw personal data never reaches the store. The root span
-is closed by a background thread (:meth:`Tracer.finish`): masking the question and the
-answer (a spaCy pass each, several ms) and queueing the export happen after the response
-is sent, so they add little to a request's latency (benchmarks/bench_serve.py measures
-it); the chain's step spans are masked when they end, inside the request.
+included) before export, so raw personal data never reaches the store; a step whose
+output carries token counts (the generation) gets them as its ``mlflow.chat.tokenUsage``.
+The root span is closed by a background thread (:meth:`Tracer.finish`): masking the
+question and the answer and queueing the export happen after the response is sent.
+``ragate serve`` masks in a child process (:class:`MaskerProcess`): the masker's spaCy
+passes (about 10 ms a text) would otherwise hold the serving process's GIL while the next
+requests wait for it. benchmarks/bench_serve.py measures what tracing still adds; the
+chain's step spans are masked when they end, inside the request.
 """
 
 from __future__ import annotations
@@ -65,30 +68,97 @@ class RequestError(Exception):
 _MASKED: dict[str, None] = {}
 _MASKED_MAX = 10_000
 _MASKED_LOCK = threading.Lock()
+MASK_TIMEOUT_S = 120.0
 
 
-def mask(value: Any) -> Any:
-    """``value`` with personal data masked in every string, recursively (names included)."""
+def _mask_texts(texts: list[str]) -> list[str]:
+    """Each text masked (names included): the masker's own work, in whichever process."""
     from gates.engine import mask_text
 
+    return [mask_text(text, names=True) for text in texts]
+
+
+class MaskerProcess:
+    """The masker in a child process (``spawn``), so its spaCy passes (about 10 ms a text)
+    run off the serving process's GIL and do not hold up the requests answered meanwhile.
+
+    Raw texts cross a pipe to the child and masked ones come back; nothing is stored on
+    the way. Should the child fail, masking falls back to this process (slower, never raw).
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self.failed = False
+        # Started and its language model loaded now, not on the first user's request.
+        self.mask_texts(["warm up, Jane Doe"])
+
+    def mask_texts(self, texts: list[str]) -> list[str]:
+        if not self.failed:
+            try:
+                return self._pool.submit(_mask_texts, texts).result(timeout=MASK_TIMEOUT_S)
+            except Exception as exc:
+                import logging
+
+                self.failed = True
+                logging.getLogger(__name__).error(
+                    "the masking process failed (%s): masking in the service's own process",
+                    type(exc).__name__,
+                )
+        return _mask_texts(texts)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# The service's masking process, when it runs one (create_app(mask_in_process=False)).
+_MASKER: MaskerProcess | None = None
+
+
+def _strings(value: Any) -> list[str]:
     if isinstance(value, str):
-        if value in _MASKED:
-            return value
-        masked = mask_text(value, names=True)
-        with _MASKED_LOCK:
-            _MASKED[masked] = None
-            if len(_MASKED) > _MASKED_MAX:
-                del _MASKED[next(iter(_MASKED))]
-        return masked
+        return [value]
     if isinstance(value, dict):
-        return {k: mask(v) for k, v in value.items()}
+        return [s for v in value.values() for s in _strings(v)]
     if isinstance(value, list | tuple):
-        return [mask(v) for v in value]
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _rebuilt(value: Any, table: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return table.get(value, value)
+    if isinstance(value, dict):
+        return {k: _rebuilt(v, table) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rebuilt(v, table) for v in value]
     return value
 
 
+def mask(value: Any) -> Any:
+    """``value`` with personal data masked in every string, recursively (names included).
+
+    All strings not masked before go to the masker in one call (the service's masking
+    process when it runs one, else this process)."""
+    raw = list(dict.fromkeys(s for s in _strings(value) if s not in _MASKED))
+    if not raw:
+        return _rebuilt(value, {})
+    masker = _MASKER
+    masked = masker.mask_texts(raw) if masker is not None else _mask_texts(raw)
+    with _MASKED_LOCK:
+        for text in masked:
+            _MASKED[text] = None
+        while len(_MASKED) > _MASKED_MAX:
+            del _MASKED[next(iter(_MASKED))]
+    return _rebuilt(value, dict(zip(raw, masked)))
+
+
 def _mask_span(span: Any) -> None:
-    """MLflow span processor: mask the span's inputs and outputs before export."""
+    """MLflow span processor: mask the span's inputs and outputs before export; a step
+    whose output reports token counts its input did not (the generation) gets them as
+    MLflow's ``mlflow.chat.tokenUsage``."""
     try:
         inputs, outputs = span.inputs, span.outputs
     except Exception:  # pragma: no cover - an unreadable span is left alone
@@ -96,7 +166,25 @@ def _mask_span(span: Any) -> None:
     if inputs is not None:
         span.set_inputs(mask(inputs))
     if outputs is not None:
-        span.set_outputs(mask(_plain(outputs)))
+        plain = _plain(outputs)
+        span.set_outputs(mask(plain))
+        usage = _usage(plain)
+        if usage is not None and _usage(_plain(inputs)) is None:
+            from mlflow.tracing.constant import SpanAttributeKey
+
+            if span.get_attribute(SpanAttributeKey.CHAT_USAGE) is None:
+                span.set_attribute(SpanAttributeKey.CHAT_USAGE, usage)
+
+
+def _usage(value: Any) -> dict[str, int] | None:
+    """MLflow's token usage from a step's output that has ``prompt_tokens`` and
+    ``completion_tokens`` (whole numbers), else ``None``."""
+    if not isinstance(value, dict):
+        return None
+    prompt, completion = value.get("prompt_tokens"), value.get("completion_tokens")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (prompt, completion)):
+        return None
+    return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _plain(value: Any) -> Any:
@@ -173,15 +261,18 @@ class Tracer:
     def finish(
         self, span: Any, question: str, answer: Any, elapsed_ms: float, spec: str, end_ns: int
     ) -> None:
-        """Close ``span`` in the background: mask the question (the span processor masks the
-        outputs), record the answer, end it at ``end_ns``. At most :data:`MAX_PENDING`
+        """Close ``span`` in the background: mask the question and the answer, record them,
+        end it at ``end_ns``. At most :data:`MAX_PENDING`
         requests wait to be finished; a request beyond that waits here (back-pressure)."""
         self._pending.acquire()
 
         def work() -> None:
             try:
-                span.set_inputs({"question": mask(question)})
-                _record(span, answer, elapsed_ms, spec)
+                # Question and answer masked in one call; the span processor then finds
+                # every string masked already.
+                inputs, outputs = mask([{"question": question}, _outputs(answer)])
+                span.set_inputs(inputs)
+                _record(span, answer, outputs, elapsed_ms, spec)
                 span.end(end_time_ns=end_ns)
             except Exception as exc:  # never raw: the span is closed without the texts
                 import logging
@@ -291,20 +382,22 @@ class ChainFailed(Exception):
         self.trace_id = trace_id
 
 
-def _record(span: Any, answer: Any, elapsed_ms: float, spec: str) -> None:
-    """The answer on the ``ask`` span: outputs (masked by the span processor), token
-    counts as MLflow's ``mlflow.chat.tokenUsage``, latency."""
+def _outputs(answer: Any) -> dict[str, Any]:
+    return {
+        "answer": answer.answer,
+        "contexts": list(answer.contexts),
+        "sources": list(answer.sources),
+        "blocked": answer.blocked,
+        "rail": answer.rail,
+    }
+
+
+def _record(span: Any, answer: Any, outputs: dict[str, Any], elapsed_ms: float, spec: str) -> None:
+    """The answer on the ``ask`` span: ``outputs`` (masked), token counts as MLflow's
+    ``mlflow.chat.tokenUsage``, latency."""
     from mlflow.tracing.constant import SpanAttributeKey
 
-    span.set_outputs(
-        {
-            "answer": answer.answer,
-            "contexts": list(answer.contexts),
-            "sources": list(answer.sources),
-            "blocked": answer.blocked,
-            "rail": answer.rail,
-        }
-    )
+    span.set_outputs(outputs)
     attributes: dict[str, Any] = {
         "ragate.latency_ms": round(answer.latency_ms or elapsed_ms, 3),
         "ragate.call_ms": round(elapsed_ms, 3),
@@ -377,11 +470,14 @@ def create_app(
     tracing: bool = True,
     experiment: str = EXPERIMENT,
     spec: str = "",
+    mask_process: bool = False,
 ) -> Any:
     """The ASGI app serving ``chain`` (tracing into ``root``'s tracking store unless off).
 
     Starlette (the ASGI toolkit FastAPI is built on) with plain routes: requests are
     validated here by pydantic models so every error names its field in one JSON shape.
+    ``mask_process``: mask in a :class:`MaskerProcess` started with the app (``ragate
+    serve`` does; in-process tests need not pay its start-up).
     """
     from contextlib import asynccontextmanager
 
@@ -399,11 +495,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        global _MASKER
         # Load the masker's language model now, not on the first user's request.
-        await run_in_threadpool(mask, "warm up, Jane Doe")
-        yield
-        if tracer is not None:
-            await run_in_threadpool(tracer.flush)
+        if mask_process and tracer is not None:
+            _MASKER = await run_in_threadpool(MaskerProcess)
+        else:
+            await run_in_threadpool(mask, "warm up, Jane Doe")
+        try:
+            yield
+        finally:
+            if tracer is not None:
+                await run_in_threadpool(tracer.flush)
+            masker, _MASKER = _MASKER, None
+            if masker is not None:
+                await run_in_threadpool(masker.close)
 
     async def read_body(request: Request) -> bytes:
         length = request.headers.get("content-length")
@@ -474,6 +579,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tracing=not args.no_tracing,
         experiment=args.experiment,
         spec=configured_chain_spec(root),
+        mask_process=not args.mask_in_process,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
     return 0
@@ -494,6 +600,11 @@ def add_serve_parser(sub: Any) -> None:
         "--experiment", default=EXPERIMENT, metavar="NAME", help=f"MLflow experiment (default: {EXPERIMENT})"
     )
     p.add_argument("--no-tracing", action="store_true", help="serve without MLflow traces (benchmarks)")
+    p.add_argument(
+        "--mask-in-process",
+        action="store_true",
+        help="mask in the serving process, not a child process (less memory, slower under load)",
+    )
     p.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
     )

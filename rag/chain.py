@@ -73,9 +73,14 @@ class RagChain:
         self._guardrails = guardrails
         # What the last prepare() did (`ragate ingest` prints it).
         self.prepare_summary: str | None = None
-        core = RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
+        # The step names are what a trace shows (``ragate serve``: one span per step).
+        core = RunnableLambda(self._retrieve, name="retrieval") | RunnableLambda(
+            self._answer, name="generation"
+        )
         self.runnable: Runnable[str, RagAnswer] = (
-            RunnableLambda(self._guard_input) | core | RunnableLambda(self._guard_output)
+            RunnableLambda(self._guard_input, name="input_rails")
+            | core
+            | RunnableLambda(self._guard_output, name="output_rails")
             if config.guardrails
             else core
         )

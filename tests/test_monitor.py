@@ -107,6 +107,10 @@ def test_unchanged_is_quiet_and_a_worse_version_alerts(root: Path) -> None:
     assert report["alert"] is False and report["rows"] == 40
     assert [m["metric"] for m in report["metrics"]] == ["latency", "toxicity"]
     assert all(len(m["per_day"]) == 2 for m in report["metrics"])
+    for m in report["metrics"]:  # per day: the difference from the baseline and its interval
+        assert m["per_day_diff"].keys() == m["per_day"].keys() == m["per_day_interval"].keys()
+        for day, (low, high) in m["per_day_interval"].items():
+            assert low <= m["per_day_diff"][day] <= high
     latency = report["metrics"][0]
     assert latency["unit"] == "ms" and latency["threshold"] == 2000  # from monitor.metrics.latency
     assert report["metrics"][1]["threshold"] == 0.4  # from metrics.toxicity
@@ -164,6 +168,15 @@ def test_each_run_is_an_mlflow_run_with_the_reports_as_artifacts(root: Path) -> 
     assert run.data.metrics["alert"] == 1.0 and run.data.metrics["latency.alert"] == 1.0
     assert run.data.metrics["toxicity.failing_share"] > 0.1
     assert run.data.tags["ragate.monitor.alert"] == "true"
+    # The per-day figures are stepped metrics: one point per day, step = days since 1970.
+    history = client.get_metric_history(run.info.run_id, "latency.daily_mean")
+    days = sorted(datetime.fromisoformat(d) for d in json.loads(
+        (root / "r" / "monitor-report.json").read_text())["metrics"][0]["per_day"])  # fmt: skip
+    assert sorted(m.step for m in history) == [(d - datetime(1970, 1, 1)).days for d in days]
+    assert all(m.value > 1000 for m in history)  # the planted slow version: ~1.6 s
+    steps = {m.step for m in client.get_metric_history(run.info.run_id, "toxicity.daily_failing_share")}
+    assert len(steps) == 2
+    assert client.get_metric_history(run.info.run_id, "latency.daily_ci_low")[0].value > 0
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts == {"monitor-report.json", "monitor-report.md", "monitor-report.html"}
     assert str(root / ".ragate" / "mlartifacts") in run.info.artifact_uri
@@ -201,6 +214,8 @@ def test_the_html_page_renders_a_time_series_per_metric(root: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    assert dom.stdout.count("<svg") == 4  # two metrics, a daily mean and a failing share each
-    assert dom.stdout.count("<polyline") == 4  # two days: a line on every plot
+    # Two metrics, each: the daily mean, the daily difference (with its interval), the daily
+    # failing share.
+    assert dom.stdout.count("<svg") == 6
+    assert dom.stdout.count("<polyline") == 10  # two days: a line per series (3 on the difference)
     assert "ALERT on 2 of 2 metrics" in dom.stdout

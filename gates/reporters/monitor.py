@@ -2,8 +2,9 @@
 
 Both render the JSON form of a :class:`gates.monitor.MonitorResult` (its ``to_dict()``,
 the content of ``monitor-report.json``), so a saved report can be re-rendered. The HTML
-page draws, per metric, the daily mean against the baseline's mean and the daily share
-of cases failing the per-case threshold, with the SVG helpers of
+page draws, per metric and day, the mean against the baseline's mean, the difference
+from the baseline's mean with its 95% bootstrap interval, and the share of cases failing
+the per-case threshold, with the SVG helpers of
 :mod:`gates.reporters.svg` (self-contained: no script, no CDN).
 """
 
@@ -63,16 +64,20 @@ def monitor_markdown(data: Mapping[str, Any]) -> str:
         )
     days = sorted({d for m in data["metrics"] for d in m["per_day"]})
     if days:
-        lines += ["", "<details><summary>Per day (mean / failing share)</summary>", ""]
+        lines += ["", "<details><summary>Per day (mean / difference [95% CI] / failing share)</summary>", ""]
         lines += ["| metric | " + " | ".join(days) + " |", "|---|" + "---:|" * len(days)]
         for m in data["metrics"]:
-            cells = [
-                f"{_num(m['per_day'][d])} / {_pct(m['per_day_failing'][d])}" if d in m["per_day"] else ""
-                for d in days
-            ]
+            cells = [_day_cell(m, d) if d in m["per_day"] else "" for d in days]
             lines.append(f"| {m['metric']} | " + " | ".join(cells) + " |")
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _day_cell(m: Mapping[str, Any], day: str) -> str:
+    diff = (m.get("per_day_diff") or {}).get(day)
+    ci = (m.get("per_day_interval") or {}).get(day)
+    middle = "n/a" if diff is None else f"{diff:+.4g}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
+    return f"{_num(m['per_day'][day])} / {middle} / {_pct(m['per_day_failing'][day])}"
 
 
 def _metric_section(m: Mapping[str, Any]) -> str:
@@ -97,6 +102,7 @@ def _metric_section(m: Mapping[str, Any]) -> str:
         share_markers,
         y_range=(0.0, 1.0),
     )
+    diffs = _diff_svg(m)
     cls = "fail" if m["alert"] else "pass"
     counts = ", ".join(f"{d}: {n}" for d, n in m["per_day_n"].items())
     return (
@@ -105,9 +111,38 @@ def _metric_section(m: Mapping[str, Any]) -> str:
         f"<p>{escape(m['why'])}</p><div class='plots'>"
         f"<figure>{means}<figcaption>dashed: the baseline's mean; scored cases per day: "
         f"{escape(counts) or 'none'}</figcaption></figure>"
+        f"{diffs}"
         f"<figure>{shares}<figcaption>cases failing the per-case threshold "
         f"{m['threshold']:g}{escape(' ' + unit) if unit else ''} ({escape(m['direction'].replace('_', ' '))})"
         "</figcaption></figure></div>"
+    )
+
+
+def _diff_svg(m: Mapping[str, Any]) -> str:
+    """The daily difference from the baseline's mean, between its interval's bounds ('' when
+    the baseline has no scores)."""
+    diffs = m.get("per_day_diff") or {}
+    if not diffs:
+        return ""
+    intervals = m.get("per_day_interval") or {}
+    unit = m.get("unit")
+    # The line an alert needs the difference to cross (a unit's max_drop is relative).
+    tolerance = m["max_drop"] * (abs(m["baseline_mean"]) if unit and m["baseline_mean"] else 1.0)
+    worse = tolerance if m["direction"] != "higher_is_better" else -tolerance
+    series = [
+        ("difference", list(diffs.items()), NOW_COLOUR),
+        ("95% CI low", [(d, ci[0]) for d, ci in intervals.items()], MUTED),
+        ("95% CI high", [(d, ci[1]) for d, ci in intervals.items()], MUTED),
+    ]
+    plot = time_series_svg(
+        series,
+        f"{m['metric']}: daily difference from the baseline",
+        f"now - baseline{' (' + unit + ')' if unit else ''}",
+        [(0.0, MUTED, "no change"), (worse, FAIL_COLOUR, f"max_drop {worse:+.3g}")],
+    )
+    return (
+        f"<figure>{plot}<figcaption>grey: the 95% bootstrap interval of the day's difference "
+        "(the day's cases against the whole baseline)</figcaption></figure>"
     )
 
 
