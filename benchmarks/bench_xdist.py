@@ -62,6 +62,10 @@ def _run(workers: int, env_name: str, folder: Path) -> dict[str, Any]:
     }
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -75,6 +79,10 @@ def main() -> None:
             serial.append(_run(0, args.env, Path(tmp)))
             sharded.append(_run(args.workers, args.env, Path(tmp)))
             print(serial[-1]["wall_seconds"], sharded[-1]["wall_seconds"], file=sys.stderr, flush=True)
+            _write(args, serial, sharded)  # after every pair: a run stopped later keeps these
+
+
+def _write(args: argparse.Namespace, serial: list[dict[str, Any]], sharded: list[dict[str, Any]]) -> None:
     same_scores = all(s["scores"] == x["scores"] for s, x in zip(serial, sharded))
     same_gates = all(s["gates"] == x["gates"] and s["passed"] == x["passed"] for s, x in zip(serial, sharded))
     wall0 = statistics.median(r["wall_seconds"] for r in serial)
@@ -84,13 +92,28 @@ def main() -> None:
         "xdist",
         {
             "command": f"pytest -m gate --gate-env {args.env} --gate-no-cache --gate-no-track [-n N]",
+            "benchmark_command": "nice python benchmarks/bench_xdist.py " + " ".join(sys.argv[1:]),
             "cold": "no cache read or written: every answer generated, every metric scored",
             "workers": args.workers,
-            "pairs": args.pairs,
+            "pairs_planned": args.pairs,
+            "pairs_done": len(serial),
             "serial_runs": [{k: v for k, v in r.items() if k not in strip} for r in serial],
             "xdist_runs": [{k: v for k, v in r.items() if k not in strip} for r in sharded],
+            "serial_wall_seconds": _spread([r["wall_seconds"] for r in serial]),
+            "xdist_wall_seconds": _spread([r["wall_seconds"] for r in sharded]),
             "speedup_wall": round(wall0 / wall_n, 3),
             "same_per_case_scores": same_scores,
+            # Per pair: (case, metric) whose score differed between the -n 0 and the -n N run.
+            "differing_scores": [
+                sorted(
+                    f"{case}:{metric}"
+                    for case in set(s["scores"]) | set(x["scores"])
+                    for metric in set(s["scores"].get(case, {})) | set(x["scores"].get(case, {}))
+                    if s["scores"].get(case, {}).get(metric) != x["scores"].get(case, {}).get(metric)
+                )[:50]
+                for s, x in zip(serial, sharded)
+            ],
+            "gates_per_pair": [{"serial": s["gates"], "xdist": x["gates"]} for s, x in zip(serial, sharded)],
             "same_verdict_and_gates": same_gates,
             "cpus": os.cpu_count(),
         },

@@ -6,10 +6,15 @@ timeouts and refused connections with exponential backoff and jitter (0.5 s doub
 8 s, or the server's ``Retry-After``), ``max_retries`` times. :class:`ServedClient` adds
 what a scaled-out run needs on top:
 
-- a cap on calls in flight to one endpoint from this process (a semaphore shared by
-  every client of that endpoint, model and cap in the process). On Spark each Python
-  worker (one per task slot) holds its own, so an executor sends at most
-  ``max_concurrency x spark.executor.cores`` calls at once;
+- a cap on calls in flight to one endpoint (base URL and model) from this **host**:
+  ``max_concurrency`` slots shared by every process of the user on the machine. A Spark
+  executor runs one Python worker per task slot, each a separate process, so a cap per
+  process would let an executor send ``max_concurrency x spark.executor.cores`` calls;
+  the slots are ``max_concurrency`` lock files in the temporary folder (``flock``), one
+  held per call in flight, so the cap holds across the Python workers of an executor
+  (and across pytest-xdist workers). Several executors on one host share it: never looser
+  than per executor. A process that dies releases its slot with its file descriptors.
+  Where ``fcntl`` is missing (Windows) the cap is per process;
 - per-call counts: :class:`ServedReply.retries`, and :class:`ServedCallFailed` when the
   retries are spent. The gate engine adds them up into the report's ``stats``
   (``served_retries``, ``served_failures``); a failed call leaves its case unscored with
@@ -24,7 +29,7 @@ A gate can put a served model under test directly with this module's chain
 base_url = "http://127.0.0.1:8000/v1"
 model = "local-model"
 api_key_env = "OPENAI_API_KEY"   # the variable holding the key (none needed on loopback)
-max_concurrency = 4              # calls in flight per process
+max_concurrency = 4              # calls in flight per host (all its processes)
 max_retries = 4                  # after the first attempt
 timeout_s = 60
 system = "Answer the customer's question in one sentence."
@@ -33,10 +38,13 @@ system = "Answer the customer's question in one sentence."
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +89,10 @@ class ServedSettings:
                 raise UsageError(f'{where}: {key} is required (e.g. base_url = "http://127.0.0.1:8000/v1")')
         for key, low in (("max_concurrency", 1), ("max_retries", 0), ("timeout_s", 0.001), ("max_tokens", 1)):
             value = table.get(key, getattr(cls, key))
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < low:
-                raise UsageError(f"{where}: {key} = {value!r}; give a number >= {low}")
+            kinds = float | int if key == "timeout_s" else int  # counts are whole numbers
+            if not isinstance(value, kinds) or isinstance(value, bool) or value < low:
+                what = "a number" if key == "timeout_s" else "a whole number"
+                raise UsageError(f"{where}: {key} = {value!r}; give {what} >= {low}")
         return cls(**dict(table))
 
     @classmethod
@@ -114,8 +124,54 @@ def _semaphore(settings: ServedSettings) -> threading.BoundedSemaphore:
         return _SEMAPHORES[key]
 
 
+def slots_folder(settings: ServedSettings) -> Path:
+    """Where the host's slot files for ``settings``' endpoint, model and cap live."""
+    key = hashlib.sha256(
+        f"{settings.base_url}\0{settings.model}\0{settings.max_concurrency}".encode()
+    ).hexdigest()[:16]
+    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    return Path(tempfile.gettempdir()) / f"ragate-served-{user}" / key
+
+
+@contextmanager
+def host_slot(settings: ServedSettings, poll_s: float = 0.005) -> Iterator[None]:
+    """Hold one of the host's ``max_concurrency`` slots for ``settings``' endpoint.
+
+    A slot is an exclusive ``flock`` on one of ``max_concurrency`` files in
+    :func:`slots_folder`; a caller that finds every slot taken polls (5 ms doubling to
+    50 ms). Locks belong to open file descriptions, so threads of one process exclude each
+    other too, and a slot is freed when its holder ends, however it ends.
+    """
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): the process semaphore alone caps the calls
+        yield
+        return
+    folder = slots_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"slot-{i}.lock" for i in range(settings.max_concurrency)]
+    first = (os.getpid() + threading.get_ident()) % len(paths)  # spread the first tries
+    wait = poll_s
+    while True:
+        for path in paths[first:] + paths[:first]:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        time.sleep(wait)
+        wait = min(wait * 2, 0.05)
+
+
 class ServedClient:
-    """Chat completions from ``settings.base_url`` under the process's cap, with retries."""
+    """Chat completions from ``settings.base_url`` under the host's cap, with retries."""
 
     def __init__(self, settings: ServedSettings) -> None:
         from openai import OpenAI
@@ -135,7 +191,8 @@ class ServedClient:
         import openai
 
         start = time.perf_counter()
-        with self._slots:
+        # The process's semaphore first, so its threads queue without polling the files.
+        with self._slots, host_slot(self.settings):
             try:
                 raw = self._client.chat.completions.with_raw_response.create(
                     model=self.settings.model,

@@ -172,6 +172,7 @@ def test_gate_report_counts_retries_and_a_failed_call_is_unscored(
     [
         ({"model": "m"}, "base_url is required"),
         ({"base_url": "http://x/v1", "model": "m", "max_retries": -1}, "max_retries = -1"),
+        ({"base_url": "http://x/v1", "model": "m", "max_concurrency": 2.5}, "give a whole number >= 1"),
         ({"base_url": "http://x/v1", "model": "m", "retries": 3}, "unknown key(s) retries"),
     ],
 )

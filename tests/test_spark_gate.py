@@ -221,3 +221,20 @@ def test_unreachable_master_fails_the_gate_with_exit_1_and_a_report(pytester: py
     report = project.report()
     assert report["passed"] is False and "not reachable" in report["stopped"]
     assert project.calls() == 0
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_spark_engine_under_xdist_is_a_usage_error_naming_both_options(
+    pytester: pytest.Pytester, configured: bool
+) -> None:
+    # Spark spreads the work itself; under -n every xdist worker would start its own session.
+    project = SparkProject(pytester, engine_setting="spark" if configured else "")
+    result = project.run("-n", "2", *([] if configured else ["--gate-engine", "spark"]))
+    said = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, said
+    where = '[tool.ragate.gates] engine = "spark"' if configured else "--gate-engine spark"
+    assert f"{where} cannot run under pytest-xdist (-n 2)" in said
+    assert said.count("cannot run under pytest-xdist") == 1 and "Traceback" not in said
+    assert project.calls() == 0  # refused before any worker or Spark session started
+    report = project.report()
+    assert report["passed"] is False and "pytest-xdist" in report["stopped"]
