@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import ROOT, write_result
 
@@ -108,9 +110,13 @@ def harness_overhead(n: int, repeats: int = 3) -> dict[str, float]:
         env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{ROOT}"}
         gate_cmd = [*PYTEST, "-m", "gate", "--gate-profile", "profile.yaml", "--gate-no-track", "gate"]
         _timed([*gate_cmd, "--gate-no-cache"], project, env)  # warm the OS caches
-        gate_cold = min(_timed([*gate_cmd, "--gate-no-cache"], project, env) for _ in range(repeats))
-        gate_warm = min(_timed(gate_cmd, project, env) for _ in range(repeats))
-        bare_s = min(_timed([*PYTEST, "-p", "no:gates.plugin", "bare"], project, env) for _ in range(repeats))
+        # In turn, so the load of the shared machine hits each alike; medians reported.
+        runs: dict[str, list[float]] = {"cold": [], "warm": [], "bare": []}
+        for _ in range(repeats):
+            runs["cold"].append(_timed([*gate_cmd, "--gate-no-cache"], project, env))
+            runs["warm"].append(_timed(gate_cmd, project, env))
+            runs["bare"].append(_timed([*PYTEST, "-p", "no:gates.plugin", "bare"], project, env))
+        gate_cold, gate_warm, bare_s = (statistics.median(runs[k]) for k in ("cold", "warm", "bare"))
 
         os.chdir(project)  # deepeval writes ./.deepeval
         os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
@@ -136,6 +142,8 @@ def harness_overhead(n: int, repeats: int = 3) -> dict[str, float]:
         "gate_run_no_cache_seconds": round(gate_cold, 3),
         "gate_run_cached_seconds": round(gate_warm, 3),
         "bare_pytest_same_item_count_seconds": round(bare_s, 3),
+        "runs_seconds": {k: [round(v, 3) for v in vs] for k, vs in runs.items()},
+        "statistic": f"median of {repeats} runs each",
         "overhead_ms_per_case_metric": round((gate_cold - bare_s) / n * 1000, 3),
         "overhead_ms_per_case_metric_cached": round((gate_warm - bare_s) / n * 1000, 3),
         "deepeval_evaluate_seconds": round(deepeval_s, 3),
@@ -147,14 +155,20 @@ def startup_cost(repeats: int = 5) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "test_one.py").write_text("def test_one():\n    assert True\n")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        with_plugin = min(_timed([*PYTEST, "test_one.py"], Path(tmp), env) for _ in range(repeats))
-        bare = min(
-            _timed([*PYTEST, "-p", "no:gates.plugin", "test_one.py"], Path(tmp), env) for _ in range(repeats)
-        )
+        plugin_runs, bare_runs = [], []
+        for _ in range(repeats):  # in turn, so the load hits both alike
+            plugin_runs.append(_timed([*PYTEST, "test_one.py"], Path(tmp), env))
+            bare_runs.append(_timed([*PYTEST, "-p", "no:gates.plugin", "test_one.py"], Path(tmp), env))
+    with_plugin, bare = statistics.median(plugin_runs), statistics.median(bare_runs)
     return {
         "pytest_with_plugin_seconds": round(with_plugin, 3),
         "pytest_without_plugin_seconds": round(bare, 3),
         "plugin_startup_seconds": round(with_plugin - bare, 3),
+        "runs_seconds": {
+            "plugin": [round(v, 3) for v in plugin_runs],
+            "bare": [round(v, 3) for v in bare_runs],
+        },
+        "statistic": f"median of {repeats} runs each",
     }
 
 
@@ -180,6 +194,17 @@ def metric_throughput(small: int = 100, large: int = 1000) -> dict[str, dict[str
         out[name] = {
             "startup_seconds": round((a["startup_seconds"] + b["startup_seconds"]) / 2, 3),
             "marginal_case_metrics_per_second": round((large - small) / delta, 1) if delta > 0 else None,
+        }
+    return out
+
+
+def _throughput_from_metrics_json() -> dict[str, Any]:
+    data = json.loads((ROOT / "benchmarks" / "results" / "metrics.json").read_text(encoding="utf-8"))
+    out: dict[str, Any] = {"source": f"benchmarks/results/metrics.json (created {data.get('created')})"}
+    for name, entry in data.get("metrics", {}).items():
+        out[name] = {
+            "startup_seconds": entry["startup_seconds"]["median"],
+            "marginal_case_metrics_per_second": entry["marginal_case_metrics_per_second"]["median"],
         }
     return out
 
@@ -220,12 +245,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--staging", action="store_true", help="also time a cold and a warm staging run")
+    parser.add_argument(
+        "--throughput-from-metrics-json",
+        action="store_true",
+        help="quote each metric's start-up and marginal throughput from results/metrics.json "
+        "(bench_metrics.py, medians of 3) instead of measuring them once more here",
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     result = {
         "startup": startup_cost(),
-        "metric_throughput": metric_throughput(),
+        "metric_throughput": _throughput_from_metrics_json()
+        if args.throughput_from_metrics_json
+        else metric_throughput(),
         "harness_overhead": harness_overhead(args.cases),
     }
+    result["loadavg_before"] = [round(v, 2) for v in load_before]
+    result["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     if args.staging:
         result["staging"] = staging_runs()
     write_result("gates", result)

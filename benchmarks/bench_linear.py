@@ -243,7 +243,6 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     kinds = ([] if args.skip_gate else ["gate"]) + [f"metric:{m}" for m in args.metrics.split(",") if m]
     load_before = os.getloadavg()
-    workloads: dict[str, Any] = {}
     for kind in kinds:
         rows = []
         for n in sizes:
@@ -266,16 +265,22 @@ def main() -> None:
                 }
             )
             print(kind, rows[-1], file=sys.stderr, flush=True)
-        workloads[kind] = {
-            "sizes": rows,
-            "linear_ratio": round(rows[-1]["ms_per_case"] / rows[0]["ms_per_case"], 3),
-            "linear_ratio_cpu": round(rows[-1]["cpu_ms_per_case"] / rows[0]["cpu_ms_per_case"], 3),
-            "target_ratio": 1.3,
-        }
-    for data in workloads.values():
-        data["loadavg_before"] = [round(x, 2) for x in load_before]
-        data["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    # Workloads measured by an earlier invocation (another --metrics) stay in the file.
+        _write(
+            kind,
+            {
+                "sizes": rows,
+                "linear_ratio": round(rows[-1]["ms_per_case"] / rows[0]["ms_per_case"], 3),
+                "linear_ratio_cpu": round(rows[-1]["cpu_ms_per_case"] / rows[0]["cpu_ms_per_case"], 3),
+                "target_ratio": 1.3,
+                "loadavg_before": [round(x, 2) for x in load_before],
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            },
+        )
+
+
+def _write(kind: str, data: dict[str, Any]) -> None:
+    """Write one workload as soon as it is measured; workloads measured by an earlier (or a
+    concurrent) invocation stay in the file."""
     path = RESULTS / "linear.json"
     earlier = json.loads(path.read_text()).get("workloads", {}) if path.is_file() else {}
     write_result(
@@ -284,7 +289,7 @@ def main() -> None:
             "memory": "peak resident set size of a fresh process per run (ru_maxrss, MiB)",
             "gate_metrics": list(GATE_METRICS),
             "chain": "FakeZeroLatencyChain (defined in the benchmark; no model)",
-            "workloads": {**earlier, **workloads},
+            "workloads": {**earlier, kind: data},
         },
     )
 

@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from _common import RESULTS, ROOT, write_result
@@ -108,6 +109,122 @@ def _deepeval_exact_match(n: int) -> dict[str, float]:
     return {"run_seconds": elapsed, "case_metrics_per_second": n / elapsed if elapsed else float("inf")}
 
 
+def _onnx_texts(n: int) -> list[str]:
+    """Distinct texts of the metrics' shapes: questions, answers, references and passages."""
+    from _common import golden_shaped_rows
+
+    texts: list[str] = []
+    for row in golden_shaped_rows(n):
+        texts += [row["question"], row["answer"], row["ground_truth"], *row["contexts"]]
+    return list(dict.fromkeys(texts))
+
+
+def _encoder_worker(kind: str, model: str, n: int, out: str) -> dict[str, float]:
+    """A fresh process: start-up (import, load, first vector) and the vectors of ``n`` rows'
+    texts, written to ``out`` (.npy). ``kind`` torch: ragate's encoder
+    (``ragate_core.embeddings``); onnx: ``model`` (an ONNX MiniLM) through onnxruntime and
+    the tokenizers package with the same tokenizer, no padding, mean pooling, L2 norm."""
+    start = time.perf_counter()
+    import numpy as np
+
+    from ragate_core.embeddings import minilm_path
+
+    if kind == "torch":
+        from ragate_core.embeddings import MiniLMEncoder
+
+        encoder = MiniLMEncoder()
+        encode = encoder.encode
+    else:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(minilm_path() / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(256)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+        def encode(texts: list[str]) -> np.ndarray:
+            rows = []
+            for encoding in tokenizer.encode_batch(texts):
+                ids = np.array([encoding.ids], dtype=np.int64)
+                hidden = session.run(
+                    None,
+                    {
+                        "input_ids": ids,
+                        "attention_mask": np.ones_like(ids),
+                        "token_type_ids": np.zeros_like(ids),
+                    },
+                )[0][0]
+                pooled = hidden.mean(axis=0)
+                rows.append(pooled / np.linalg.norm(pooled))
+            return np.stack(rows).astype(np.float32)
+
+    encode(["How long is the free trial?"])
+    startup = time.perf_counter() - start
+    texts = _onnx_texts(n)
+    start = time.perf_counter()
+    vectors = encode(texts)
+    seconds = time.perf_counter() - start
+    np.save(out, vectors)
+    return {"startup_seconds": startup, "texts": len(texts), "texts_per_second": len(texts) / seconds}
+
+
+def onnx_candidate(model: str, n: int, repeats: int) -> dict[str, Any]:
+    """ragate's torch encoder against an ONNX MiniLM: max abs difference of the vectors, and
+    start-up (fresh processes, side by side, in turn) and texts per second."""
+    import tempfile
+
+    import numpy as np
+
+    runs: dict[str, list[dict[str, float]]] = {"torch": [], "onnx": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeats):
+            for kind in runs:
+                out = str(Path(tmp) / f"{kind}.npy")
+                runs[kind].append(_spawn("--encoder", kind, model, str(n), out))
+        a, b = np.load(Path(tmp) / "torch.npy"), np.load(Path(tmp) / "onnx.npy")
+    diff = np.abs(a - b)
+    cosine = (a * b).sum(axis=1)
+    return {
+        "model": model,
+        "texts": int(a.shape[0]),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "min_cosine": float(cosine.min()),
+        "identical_to_1e-6": bool(diff.max() <= 1e-6),
+        **{
+            kind: {
+                "startup_seconds": _summary([r["startup_seconds"] for r in rs]),
+                "texts_per_second": _summary([r["texts_per_second"] for r in rs], 1),
+            }
+            for kind, rs in runs.items()
+        },
+    }
+
+
+IMPORT_FLOORS = {
+    "python": "pass",
+    "torch": "import torch",
+    "sentence_transformers": "import sentence_transformers",
+    "presidio_analyzer": "import presidio_analyzer",
+    "onnxruntime+tokenizers": "import onnxruntime, tokenizers",
+}
+
+
+def import_floors(repeats: int) -> dict[str, Any]:
+    """Seconds a fresh process takes to import each library alone (interpreter start
+    included): the floor under any metric's start-up that needs it."""
+    out: dict[str, list[float]] = {name: [] for name in IMPORT_FLOORS}
+    for _ in range(repeats):
+        for name, code in IMPORT_FLOORS.items():  # in turn, so the load hits each alike
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+            out[name].append(time.perf_counter() - start)
+    return {name: _summary(values) for name, values in out.items()}
+
+
 def _spawn(*args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'benchmarks'}{os.pathsep}{ROOT}"}
     result = subprocess.run(
@@ -145,10 +262,31 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--metrics", default=",".join(METRICS))
+    parser.add_argument(
+        "--import-floors", action="store_true", help="also time importing torch, sentence-transformers, ..."
+    )
     parser.add_argument("--worker", nargs=2, metavar=("METRIC", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--naive", nargs=2, metavar=("METRIC", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--exact-match", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--encoder", nargs=4, metavar=("KIND", "MODEL", "N", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--onnx-candidate",
+        metavar="MODEL.onnx",
+        help="only compare ragate's torch MiniLM with this ONNX MiniLM (vectors, start-up): "
+        "writes results/onnx_minilm.json",
+    )
     args = parser.parse_args()
+    if args.encoder:
+        kind, model, n, out = args.encoder
+        print(json.dumps(_encoder_worker(kind, model, int(n), out)))
+        return
+    if args.onnx_candidate:
+        load_before = os.getloadavg()
+        result = onnx_candidate(args.onnx_candidate, 200, args.repeats)
+        result["load_average_before"] = [round(v, 2) for v in load_before]
+        result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+        write_result("onnx_minilm", result)
+        return
     if args.worker:
         print(json.dumps(_worker(args.worker[0], int(args.worker[1]))))
         return
@@ -163,6 +301,7 @@ def main() -> None:
     metrics: dict[str, Any] = {}
     for name in [m.strip() for m in args.metrics.split(",") if m.strip()]:
         startups, marginals, small_rates, naive_rates, naive_startups = [], [], [], [], []
+        cpu_marginals: list[float] = []
         unscored = 0
         for _ in range(args.repeats):
             small = _spawn("--worker", name, str(args.small))
@@ -170,6 +309,10 @@ def main() -> None:
             startups += [small["startup_seconds"], large["startup_seconds"]]
             delta = large["run_seconds"] - small["run_seconds"]
             marginals.append((args.cases - args.small) / delta if delta > 0 else float("inf"))
+            # The same from the workers' CPU seconds: on a machine shared with other jobs the
+            # wall time mostly measures the others.
+            cpu_delta = large["run_cpu_seconds"] - small["run_cpu_seconds"]
+            cpu_marginals.append((args.cases - args.small) / cpu_delta if cpu_delta > 0 else float("inf"))
             small_rates.append(args.small / small["run_seconds"])
             unscored += small["unscored"] + large["unscored"]
             if name in NAIVE:  # side by side, in the same run
@@ -179,6 +322,7 @@ def main() -> None:
         entry: dict[str, Any] = {
             "startup_seconds": _summary(startups),
             "marginal_case_metrics_per_second": _summary(marginals, 1),
+            "marginal_case_metrics_per_cpu_second": _summary(cpu_marginals, 1),
             f"first_{args.small}_cases_per_second_after_startup": _summary(small_rates, 1),
             "unscored": unscored,
         }
@@ -197,6 +341,18 @@ def main() -> None:
         metrics[name] = entry
         print(name, json.dumps(entry), file=sys.stderr, flush=True)
     exact = _spawn("--exact-match", str(args.cases))
+    floors = import_floors(args.repeats) if args.import_floors else "not measured (--import-floors)"
+    # Metrics not measured by this invocation (--metrics a subset) keep the earlier run's
+    # entry, marked with that run's date.
+    path = RESULTS / "metrics.json"
+    if path.is_file():
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        for name, entry in earlier.get("metrics", {}).items():
+            if name not in metrics:
+                metrics[name] = {
+                    **entry,
+                    "measured_in_run_created": entry.get("measured_in_run_created") or earlier.get("created"),
+                }
     write_result(
         "metrics",
         {
@@ -207,6 +363,7 @@ def main() -> None:
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()],
             "metrics": metrics,
+            "import_seconds_fresh_process": floors,
             "deepeval_offline_scorers": {
                 "quasi_exact_match_score (nearest to answer_correctness)": {
                     "case_metrics_per_second": round(exact["case_metrics_per_second"], 1),

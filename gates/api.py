@@ -510,27 +510,31 @@ def _report(
     profile: GateProfile | None,
     chain_version: dict[str, str],
 ) -> Any:
-    from gates.engine import mask_text  # the gate run's masking of what reports hold
+    from gates.engine import mask_text, masked_answer_and_reasons
     from gates.report import build_report
     from gates.reporters import metric_units
 
     records = {}
     for case in cases:
         merged = _case_fields(case)
-        answer = merged.get("answer")
+        answer, reasons = masked_answer_and_reasons(
+            merged.get("answer"),
+            tuple(merged.get("contexts") or ()),
+            {m: case.scores[m].reason for m in names if not _not_applicable(case.scores[m])},
+        )
         records[case.id] = {
             "id": case.id,
             "dataset": "data",
             "question": mask_text(case.question, names=True),
             "tags": list(merged.get("tags") or ()),
-            "answer": None if answer is None else mask_text(answer, keep=tuple(merged.get("contexts") or ())),
+            "answer": answer,
             "sources": list(merged["sources"]) if merged.get("sources") is not None else None,
             "latency_ms": merged.get("latency_ms"),
             "blocked": merged.get("blocked"),
             "rail": merged.get("rail"),
             "error": None if case.error is None else mask_text(case.error, names=True),
             "scores": {m: case.scores[m].value for m in names if not _not_applicable(case.scores[m])},
-            "reasons": {m: case.scores[m].reason for m in names if not _not_applicable(case.scores[m])},
+            "reasons": reasons,
         }
     # Thresholds of the gated metrics only: a gated metric that reported no gate is missing.
     gated = list(profile.metrics) if profile is not None else []

@@ -137,6 +137,21 @@ class Case:
         return self.raw_question or self.question
 
 
+def masked_answer_and_reasons(
+    answer: str | None, contexts: tuple[str, ...], reasons: dict[str, str]
+) -> tuple[str | None, dict[str, str]]:
+    """An answer and its scores' reasons as reports show them: personal data and names
+    masked, values quoted from the contexts (a support desk's address, its staff) kept. A
+    reason may quote the answer ("weakest claim '...'"), so when masking changed the answer
+    its reasons are masked too."""
+    if answer is None:
+        return None, dict(reasons)
+    shown = mask_text(answer, names=True, keep=contexts)
+    if shown == answer:
+        return shown, dict(reasons)
+    return shown, {m: mask_text(r, names=True, keep=contexts) for m, r in reasons.items()}
+
+
 @dataclass
 class CaseResult:
     """A case, the chain's answer (or the error that stopped it), and its scores.
@@ -152,13 +167,17 @@ class CaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         answer = self.answer
+        shown = masked_answer_and_reasons(
+            None if answer is None else answer.answer,
+            () if answer is None else tuple(answer.contexts),
+            {m: s.reason for m, s in self.scores.items()},
+        )
         return {
             "id": self.case.id,
             "dataset": self.case.dataset,
             "question": self.case.question,
             "tags": list(self.case.tags),
-            # Values quoted from the contexts (a support desk's public address) stay.
-            "answer": None if answer is None else mask_text(answer.answer, keep=answer.contexts),
+            "answer": shown[0],
             "sources": None if answer is None else list(answer.sources),
             "latency_ms": None if answer is None else answer.latency_ms,
             "blocked": None if answer is None else answer.blocked,
@@ -166,7 +185,7 @@ class CaseResult:
             # An exception's message may quote the question it failed on.
             "error": None if self.error is None else mask_text(self.error, names=True),
             "scores": {m: s.value for m, s in self.scores.items()},
-            "reasons": {m: s.reason for m, s in self.scores.items()},
+            "reasons": shown[1],
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -256,6 +275,9 @@ class GateRun:
     # The champion's per-case scores the regression gate compared with (None: no
     # max_regression rule, no champion yet, or the store could not be read).
     champion: ChampionBaseline | None = None
+    # Case id -> result, built on the first case() call: one gate item per case looks its
+    # case up, so a scan per item would make a run quadratic in the number of cases.
+    _by_id: dict[str, CaseResult] | None = field(default=None, repr=False, compare=False)
 
     def by_metric(self, metric: str) -> list[CaseResult]:
         return [r for r in self.results if metric in r.case.metrics]
@@ -264,10 +286,13 @@ class GateRun:
         return [g for g in self.verdict.gates if g.metric == metric]
 
     def case(self, case_id: str) -> CaseResult:
-        for result in self.results:
-            if result.case.id == case_id:
-                return result
-        raise KeyError(case_id)
+        """The result of case ``case_id`` (``KeyError`` if the run has none)."""
+        if self._by_id is None or len(self._by_id) != len(self.results):
+            index: dict[str, CaseResult] = {}
+            for result in self.results:
+                index.setdefault(result.case.id, result)  # the first, as the scan found it
+            self._by_id = index
+        return self._by_id[case_id]
 
 
 def load_cases(
@@ -389,6 +414,40 @@ def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
     return chosen
 
 
+def declared_chain_version(root: Path, chain_spec: str | None) -> dict[str, str] | None:
+    """The chain's version as ``[tool.ragate.gates] chain_version = "module:function"``
+    declares it without building the chain (``None`` when not configured).
+
+    The function takes the project root and returns exactly what
+    :func:`gates.chain.chain_version` gives for the built and prepared chain (its
+    ``version()`` and its ``prepare()`` hash under ``index``; the factory's import string
+    is added here). It must be cheap: it is what lets a run whose answers are all cached
+    skip importing the chain. A run that misses the cache builds the chain and checks the two
+    agree (``UsageError`` naming the keys that differ). Raises ``UsageError`` naming the key
+    when the function cannot be imported or returns no mapping.
+    """
+    from ragate_core.project import tool_table
+
+    spec = tool_table(root).get("gates", {}).get("chain_version")
+    if not spec:
+        return None
+    import importlib
+
+    where = f"{root / 'pyproject.toml'} [tool.ragate.gates] chain_version"
+    module_name, _, attr = str(spec).partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"{where}: cannot import {spec!r} ('module:function'): {exc}") from exc
+    raw = function(root)
+    if not isinstance(raw, dict) or not raw:
+        raise UsageError(f"{where}: {spec!r} returned {type(raw).__name__}, not a non-empty dict")
+    version = {str(k): str(v) for k, v in raw.items()}
+    if chain_spec:
+        version.setdefault("factory", chain_spec)
+    return version
+
+
 def answer_to_dict(result: Any) -> dict[str, Any]:
     """Accept a RagAnswer-like object or a mapping from any team's chain."""
     data = result if isinstance(result, dict) else getattr(result, "__dict__", {})
@@ -460,11 +519,14 @@ class GateEngine:
         """Answer and score ``cases`` (all of a run, or an xdist worker's share) through the
         cache: the results in case order, the chain's version, and what it cost."""
         stats = RunStats(cases=len(cases))
-        start = time.perf_counter()
-        with self.prepare_lock or contextlib.nullcontext():  # xdist: one worker prepares at a time
-            chain = self.chain_factory()
-            version = chain_version(chain, self.chain_spec)
-        stats.prepare_seconds = time.perf_counter() - start
+        # A declared version ([tool.ragate.gates] chain_version) keys the cache without the
+        # chain: a run whose answers are all cached never imports, builds or prepares it.
+        declared = None if self.engine == "spark" else declared_chain_version(self.root, self.chain_spec)
+        chain = None
+        if declared is None:
+            chain, version = self._built_chain(stats)
+        else:
+            version = declared
 
         if self.engine == "spark":  # the same cache reads/writes and stats; the work on Spark
             from gates.spark import generate_and_score
@@ -482,8 +544,28 @@ class GateEngine:
 
         stats.served_retries, stats.served_failures = served_counts(results)
         # What reports show of each answer, masked once here (from the cache when warm).
-        prefetch_masks([(r.answer.answer, False, r.answer.contexts) for r in results if r.answer], self.cache)
+        # The same request CaseResult.to_dict makes (masked_answer_and_reasons: names too).
+        prefetch_masks([(r.answer.answer, True, r.answer.contexts) for r in results if r.answer], self.cache)
         return results, version, stats
+
+    def _built_chain(
+        self, stats: RunStats, declared: dict[str, str] | None = None
+    ) -> tuple[Any, dict[str, str]]:
+        """Build and prepare the chain (its time counted in ``stats.prepare_seconds``); with
+        ``declared``, check that the chain's own version is the one the cache was keyed by."""
+        start = time.perf_counter()
+        with self.prepare_lock or contextlib.nullcontext():  # xdist: one worker prepares at a time
+            chain = self.chain_factory()
+            version = chain_version(chain, self.chain_spec)
+        stats.prepare_seconds += time.perf_counter() - start
+        if declared is not None and version != declared:
+            differ = sorted(k for k in {*version, *declared} if version.get(k) != declared.get(k))
+            raise UsageError(
+                f"[tool.ragate.gates] chain_version: the declared version differs from the chain's "
+                f"own in {', '.join(differ)} (declared {declared}, chain {version}); it must return "
+                "exactly what the chain's version() and prepare() give, or be removed"
+            )
+        return chain, version
 
     def decide(self, results: list[CaseResult], version: dict[str, str], stats: RunStats) -> GateRun:
         """The verdict over every result: per-metric gates, regression against the champion
@@ -556,12 +638,25 @@ class GateEngine:
     def _generate(
         self, chain: Any, version: dict[str, str], cases: Sequence[Case], stats: RunStats
     ) -> list[CaseResult]:
+        """Answers for ``cases`` from the cache, the misses from the chain (``chain`` None:
+        built here on the first miss, and checked against the declared ``version``)."""
         keys = [self._generation_key(version, c) for c in cases]
         cached = self.cache.get_many("generation", keys)
         stats.generation_cache_hits = sum(k in cached for k in keys)
+        # Retrieved chunks repeat across answers: each distinct text is held once, so memory
+        # grows with the distinct chunks, not with cases x contexts.
+        texts: dict[str, str] = {}
+        for entry in cached.values():
+            if isinstance(entry, dict) and isinstance(entry.get("contexts"), list):
+                entry["contexts"] = [
+                    texts.setdefault(c, c) if isinstance(c, str) else c for c in entry["contexts"]
+                ]
         results = [CaseResult(c, Answer.of(cached[k]) if k in cached else None) for c, k in zip(cases, keys)]
+        del cached, texts
         todo = [(r, k) for r, k in zip(results, keys) if r.answer is None]
         self.progress(f"generating {len(todo)} answers ({stats.generation_cache_hits} cached)")
+        if todo and chain is None:
+            chain, _ = self._built_chain(stats, declared=version)
 
         def work(item: tuple[CaseResult, str]) -> None:
             result, _ = item
@@ -672,7 +767,7 @@ def run_sharded(
     if version is None:  # no case at all: the chain's version still names the run
         _, version, _ = engine.answer_and_score([])
     results = [CaseResult.from_state(case, states[case.id]) for case in cases]
-    prefetch_masks([(r.answer.answer, False, r.answer.contexts) for r in results if r.answer], engine.cache)
+    prefetch_masks([(r.answer.answer, True, r.answer.contexts) for r in results if r.answer], engine.cache)
     return engine.decide(results, version, stats)
 
 

@@ -75,6 +75,7 @@ class GateSession:
             from gates.profile import load_profile
 
             self.profile = load_profile(self.profile_arg, self.root)
+            _check_judges(self.profile, self.root)
             self.env = self.profile.env  # a --gate-profile file names its own environment
             if self.reporters is None:  # --gate-reports wins over the profile's reports
                 self.reporters = self.profile.reports
@@ -141,6 +142,27 @@ def _configured_engine(root: Path) -> str:
             f"is not one of {', '.join(ENGINES)}"
         )
     return str(value)
+
+
+def _refuse_spark_under_xdist(config: pytest.Config, session: GateSession) -> None:
+    """The Spark engine under ``pytest -n N`` is a usage error: Spark already spreads the work
+    over its executors, and every xdist worker would start its own session (a JVM and
+    Python workers each) on the same cores."""
+    # xdist turns -n N (and -n auto) into N --tx entries before pytest_configure.
+    workers = getattr(config.option, "numprocesses", None) or len(getattr(config.option, "tx", None) or [])
+    if session.engine != "spark" or not workers or hasattr(config, "workerinput"):
+        return
+    where = (
+        "--gate-engine spark"
+        if config.getoption("gate_engine")
+        else f'{session.root / "pyproject.toml"} [tool.ragate.gates] engine = "spark"'
+    )
+    raise UsageError(
+        f"{where} cannot run under pytest-xdist (-n {workers}): Spark already spreads generation "
+        "and scoring over its executors, and each xdist worker would start its own Spark session. "
+        "Drop -n (set the Spark cores with [tool.ragate.spark] master), or keep -n with "
+        "--gate-engine local"
+    )
 
 
 def _reporter_list(value: str) -> list[str]:
@@ -288,11 +310,23 @@ def pytest_configure(config: pytest.Config) -> None:
             raise UsageError(problem)
         session.load_profile()  # validated at start: a bad profile stops the run at once
         session.engine = session.engine or _configured_engine(session.root)  # H4: spark engine
+        _refuse_spark_under_xdist(config, session)  # H5
         if not listing:
             session.load_cases()  # and so does a bad dataset row or a duplicate case id
     except UsageError as exc:
         session.stopped = str(exc)
         raise pytest.UsageError(str(exc)) from exc
+
+
+def _check_judges(profile: GateProfile, root: Path) -> None:
+    """``metrics.<name>.judge: llm`` needs a configured judge: checked at start with the rest
+    of the profile (``UsageError`` naming the key), not after collection."""
+    llm = [name for name, gate in profile.metrics.items() if gate.judge == "llm"]
+    if llm:
+        from gates.metrics.llm_metrics import llm_metric
+
+        for name in llm:
+            llm_metric(name, root, where=f"{profile.source}: metrics.{name}.judge")
 
 
 def _remove_old_reports(directory: Path) -> None:
@@ -421,7 +455,9 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
     engine = GateEngine(
         session.load_profile(),
         session.root,
-        configured_chain_factory(session.root),
+        # Imported when the chain is first needed: a run whose answers are all cached (with
+        # [tool.ragate.gates] chain_version declared) never imports the chain's module.
+        lambda: configured_chain_factory(session.root)(),
         cache,
         progress,
         chain_spec=configured_chain_spec(session.root),
@@ -497,7 +533,6 @@ class CaseCheck:
 @pytest.fixture
 def gate_case(request: pytest.FixtureRequest, gate_run: Any) -> CaseCheck:
     """One case of the running gate suite's metric, with its score and threshold."""
-    from gates.engine import mask_text
     from gates.metrics.base import get_metric, passes
 
     metric_name = _module_metric(request.module)
@@ -507,21 +542,19 @@ def gate_case(request: pytest.FixtureRequest, gate_run: Any) -> CaseCheck:
     value = score.value if score else None
     threshold = gate_run.thresholds[metric_name]
     passed = value is not None and passes(metric, value, threshold)
+    record = result.to_dict()  # what reports hold: masked
     check = CaseCheck(
         metric=metric_name,
         case_id=result.case.id,
         question=result.case.question,  # masked where the case entered
-        answer=None
-        if result.answer is None
-        else mask_text(result.answer.answer, keep=result.answer.contexts),
+        answer=record["answer"],
         value=value,
         threshold=threshold,
         direction=metric.direction,
-        reason=score.reason if score else (result.error or "not scored"),
+        reason=record["reasons"][metric_name] if score else (record["error"] or "not scored"),
         passed=passed,
         tolerated=all(g.passed for g in gate_run.gates_for(metric_name)),
     )
-    record = result.to_dict()
     record["metric"] = metric_name
     request.node.user_properties.append((CASE_PROPERTY, record))
     return check

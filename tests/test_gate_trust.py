@@ -332,11 +332,13 @@ def test_an_llm_judge_without_a_judge_is_one_usage_error_naming_the_key(
 
     result = project.run("--gate-profile=profile.yaml")
 
+    # Found at start with the rest of the profile: no case answered, no run tracked.
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
-    out = result.stdout.str()
-    assert out.count("metrics.faithfulness.judge: 'llm' needs a judge") == 1, out
-    result.stdout.fnmatch_lines(["*Exit: ragate: a usage error stopped the gate run*"])
+    err = result.stderr.str()
+    assert err.count("metrics.faithfulness.judge: 'llm' needs a judge") == 1, err
     no_traceback(result)
+    assert "Exit:" not in result.stdout.str() + err
+    assert project.calls() == 0
     assert project.report()["passed"] is False
 
 

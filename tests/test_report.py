@@ -190,7 +190,8 @@ def test_summary_lines_one_per_gate_then_the_verdict() -> None:
     assert texts[3].split()[-1] == "PASS"
     assert [colour for _, colour in lines[1:4]] == ["red", "green", "green"]
     assert "cases 2: generated 1 (cached 1), judged 4 (cached 0)" in texts[4]
-    assert lines[5] == ("flaky faithfulness: qa-2", "yellow")
+    assert lines[5] == ("chain: model=smollm2, prompt_version=answer-v1", None)  # what was gated
+    assert lines[6] == ("flaky faithfulness: qa-2", "yellow")
     assert lines[-1] == (
         "ragate verdict: FAIL: 1 of 3 gates failed (faithfulness.min_lower_bound)"
         " (reports: reports/gate-report.json, reports/gate-report.md)",

@@ -31,14 +31,22 @@ def summary_lines(report: GateReport, report_paths: Sequence[Path] = ()) -> list
         )
     stats = report.stats
     if stats:
+        # Calls to a served model (gates.served) that were retried or failed after retrying.
+        retried, failed = stats.get("served_retries", 0), stats.get("served_failures", 0)
+        served = f"; served calls: {retried} retries, {failed} failed (unscored)" if retried or failed else ""
         lines.append(
             (
                 f"cases {stats.get('cases', 0)}: generated {stats.get('generated', 0)} "
                 f"(cached {stats.get('generation_cache_hits', 0)}), judged {stats.get('judgments', 0)} "
-                f"(cached {stats.get('judgment_cache_hits', 0)}); model {stats.get('model_seconds', 0):.1f}s",
-                None,
+                f"(cached {stats.get('judgment_cache_hits', 0)}); model {stats.get('model_seconds', 0):.1f}s"
+                f"{served}",
+                "yellow" if failed else None,
             )
         )
+    if report.chain_version:
+        # Which chain was gated (its own version(), or the factory's import string).
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(report.chain_version.items()))
+        lines.append((f"chain: {shown[:150]}{' ...' if len(shown) > 150 else ''}", None))
     for metric, ids in report.flaky.items():
         if ids:
             lines.append(
