@@ -53,14 +53,17 @@ class FakeOpenAIServer:
                 try:
                     time.sleep(server.delay)
                     if "down" in question:
-                        self._send(503, {"error": {"message": "overloaded"}})
+                        reply = 503, {"error": {"message": "overloaded"}}
                     elif "flaky" in question and attempt <= 2:
-                        self._send(429 if attempt == 1 else 500, {"error": {"message": "try again"}})
+                        reply = 429 if attempt == 1 else 500, {"error": {"message": "try again"}}
                     else:
-                        self._send(200, _completion(f"answer to: {question}"))
+                        reply = 200, _completion(f"answer to: {question}")
                 finally:
+                    # A call ends before its reply is sent: once the client has the reply it
+                    # may start the next call, which must not find this one still counted.
                     with server.lock:
                         server.in_flight -= 1
+                self._send(*reply)
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
