@@ -25,6 +25,22 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+def served_env(tracking_uri: str, *paths: Path) -> dict[str, str]:
+    """The environment for a ``ragate`` subprocess of a served-chain test: ``paths`` on
+    ``PYTHONPATH``, tracking to ``tracking_uri``, every switch that stops network calls."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "NEMO_GUARDRAILS_NO_USAGE_STATS": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+    }
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on right now."""
     with socket.socket() as sock:

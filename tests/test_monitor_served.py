@@ -13,7 +13,6 @@ raises an alert (exit 1) naming ``answer_relevancy``, and the run lands in the s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fixtures import free_port, stop, wait_ready  # mlflow_server: tests/conftest.py
+from _fixtures import free_port, served_env, stop, wait_ready  # mlflow_server: tests/conftest.py
 
 pytestmark = pytest.mark.slow
 
@@ -88,15 +87,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_server: tuple[str, 
     rows = [{"id": f"faq-{i}", "question": q, "ground_truth": a} for i, (q, a) in enumerate(FAQ)]
     (root / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (root / "monitor.yaml").write_text(PROFILE, encoding="utf-8")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "MLFLOW_TRACKING_URI": mlflow_server[0],
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    }
+    env = served_env(mlflow_server[0], root)
     return {"root": root, "env": env}
 
 

@@ -10,7 +10,6 @@ named and nothing stored, and no raw personal data anywhere in the store.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fixtures import free_port, stop, wait_ready  # mlflow_server: tests/conftest.py
+from _fixtures import free_port, served_env, stop, wait_ready  # mlflow_server: tests/conftest.py
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +68,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_server: tuple[str, 
         '[tool.ragate]\n[tool.ragate.gates]\nchain = "fake_serve_chain:build"\n', encoding="utf-8"
     )
     (root / "fake_serve_chain.py").write_text(FAKE_CHAIN, encoding="utf-8")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "MLFLOW_TRACKING_URI": mlflow_server[0],
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    }
+    env = served_env(mlflow_server[0], root)
     return {"root": root, "env": env}
 
 

@@ -11,7 +11,6 @@ the tracking server keeps for the personal data.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fixtures import REPO, free_port, stop, wait_ready  # mlflow_server: tests/conftest.py
+from _fixtures import REPO, free_port, served_env, stop, wait_ready  # mlflow_server: tests/conftest.py
 
 pytestmark = pytest.mark.slow
 
@@ -58,17 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, mlflow_server: tuple[str, P
     )
     factory = FACTORY.format(state=str(root / "state"), repo=str(REPO))
     (root / "real_chain_factory.py").write_text(factory, encoding="utf-8")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]),
-        "MLFLOW_TRACKING_URI": mlflow_server[0],
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "NEMO_GUARDRAILS_NO_USAGE_STATS": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    }
+    env = served_env(mlflow_server[0], root, REPO)
     port = free_port()
     log = root / "serve.log"
     with log.open("wb") as out:
