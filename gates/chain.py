@@ -132,17 +132,10 @@ def configured_chain_factory(root: Path) -> Callable[[], Any]:
 
 def _add_pytest_pythonpath(root: Path) -> None:
     import sys
-    import tomllib
 
-    try:
-        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return  # no or broken pyproject: reading [tool.ragate] reports it where it matters
-    entries = data.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("pythonpath", [])
-    if isinstance(entries, str):
-        entries = entries.split()
-    for entry in reversed([e for e in entries if isinstance(e, str)]):
-        folder = str((root / entry).resolve())
+    from ragate_core.project import pytest_pythonpath
+
+    for folder in reversed([str(f) for f in pytest_pythonpath(root)]):
         if folder not in sys.path:
             sys.path.insert(0, folder)
 

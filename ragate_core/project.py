@@ -36,3 +36,17 @@ def tool_table(root: Path) -> dict[str, Any]:
     if not pyproject.is_file():
         return {}
     return dict(_read_toml(pyproject).get("tool", {}).get("ragate", {}))
+
+
+def pytest_pythonpath(root: Path) -> list[Path]:
+    """The folders of ``[tool.pytest.ini_options] pythonpath``, resolved against ``root``
+    (what pytest puts on ``sys.path``; empty if none)."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    entries = (
+        _read_toml(pyproject).get("tool", {}).get("pytest", {}).get("ini_options", {}).get("pythonpath", [])
+    )
+    if isinstance(entries, str):
+        entries = entries.split()
+    return [(root / e).resolve() for e in entries if isinstance(e, str)]
