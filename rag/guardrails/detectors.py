@@ -342,8 +342,8 @@ _F_EVERYONE = (
     r"medewerkers)"
 )
 _F_DATA_REQUEST = re.compile(rf"(?i)\b{_F_PERSONAL}\s+{_F_EVERYONE}\b")
-# One other person's contact or payment data asked for in German, French, Spanish or Italian
-# ("Wie lautet die Privatadresse von Herrn ...", "donne-moi le numéro de téléphone de la
+# One other person's contact or payment data asked for in German, French, Spanish, Italian,
+# Portuguese or Dutch ("Wie lautet die Privatadresse von Herrn ...", "donne-moi le numéro de téléphone de la
 # cliente ...", "dame la tarjeta del usuario ..."): a request or question word, the data,
 # then whose it is, a person who is not the user. Changing or finding data ("wie ändere
 # ich die Adresse meines Vaters") asks no one to disclose it.
@@ -356,18 +356,24 @@ _F_ASK = (
     r"me\s+(?:das|da|dices|pasas)|(?:puedes|podrias|podria)\s+(?:darme|decirme|pasarme|enviarme)|facilitame|"
     r"proporcioname|busca(?:me)?|"
     r"qual(?:\s+e|'e|i\s+sono)|dammi|dimmi|mi\s+(?:dai|dici|dia|dica|mandi|daresti)|mandami|inviami|mostrami|"
-    r"passami|(?:puoi|potresti)\s+(?:darmi|dirmi|mandarmi)|cercami|forniscimi)"
+    r"passami|(?:puoi|potresti)\s+(?:darmi|dirmi|mandarmi)|cercami|forniscimi|"
+    r"quais\s+sao|me\s+(?:passa|passe|da|de|diga|diz|mande|manda|envie|envia|mostre|mostra|informe)|passa-me|"
+    r"manda-me|envia-me|mostra-me|diz-me|informe|(?:pode|poderia|podes)\s+(?:me\s+)?(?:dar|passar|enviar|mandar|"
+    r"dizer|informar)|"
+    r"wat\s+(?:is|zijn)|geef|stuur|zend|toon|vertel|noem|(?:kun|kunt|kan)\s+(?:je|jij|u)\s+(?:me|mij)|ik\s+zoek)"
 )
 # "I want / need" counts only with the data as its object, not a verb ("je veux changer ...").
 _F_WANT = (
     r"(?:brauch(?:e|en)|benotig(?:e|en)|ich\s+(?:will|mochte|hatte\s+gern)|j'ai\s+besoin\s+d|je\s+(?:veux|voudrais)|"
-    r"necesito|quiero|ho\s+bisogno\s+d|voglio|vorrei)\W*(?:die|den|das|seine|ihre|e|de|du|des|le|la|les|l|el|los|las|"
-    r"il|lo|gli|i|dell|della|del)\b"
+    r"necesito|quiero|ho\s+bisogno\s+d|voglio|vorrei|preciso|quero|gostaria\s+d|ik\s+wil(?:\s+graag)?)\W*"
+    r"(?:die|den|das|seine|ihre|e|de|du|des|le|la|les|l|el|los|las|il|lo|gli|i|dell|della|del|o|a|os|as|do|da|"
+    r"het|zijn|haar)\b"
 )
 # The words between the request and the data: no "how" and no verb of changing it.
 _F_GAP = (
     r"(?:\W+(?!(?:comment|como|come|wie|ou|donde|dove|wo|pourquoi|porque|perche|warum|chang|modifi|cambi|actualiz|"
-    r"aggiorn|andern|aktualisier|bearbeit|mett|supprim|elimin|borr|losch|cancell|verifi|pruf|corrig|korrig)"
+    r"aggiorn|andern|aktualisier|bearbeit|mett|supprim|elimin|borr|losch|cancell|verifi|pruf|corrig|korrig|"
+    r"onde|alter|mud|atualiz|apag|exclu|remov|hoe|waar|wijzig|verander|aanpas|bewerk|verwijder|controle)"
     r"[\w'-]*)[\w'-]+)"
 )
 _F_ONES_DATA = (
@@ -379,21 +385,27 @@ _F_ONES_DATA = (
     r"direccion|domicilio|(?:numero\s+de\s+)?(?:telefono|movil|celular|tarjeta)|correo|tarjeta\s+de\s+credito|"
     r"datos\s+bancarios|contrasena|fecha\s+de\s+nacimiento|"
     r"indirizzo|residenza|(?:numero\s+di\s+)?(?:telefono|cellulare)|numero\s+della\s+carta|"
-    r"carta\s+di\s+credito|dati\s+bancari|password|data\s+di\s+nascita)"
+    r"carta\s+di\s+credito|dati\s+bancari|password|data\s+di\s+nascita|"
+    r"endereco|morada|(?:numero\s+de\s+)?(?:telefone|celular|telemovel)|cartao(?:\s+de\s+credito)?|"
+    r"dados\s+bancarios|senha|data\s+de\s+nascimento|cpf|"
+    r"\w*adres|telefoonnummer|mobiele\s+nummer|creditcard(?:nummer)?|bankgegevens|rekeningnummer|wachtwoord|"
+    r"geboortedatum|bsn)"
 )
 _F_WHOSE = (
     r"(?:(?:von|vom|des|der|hat|eures|ihres|unseres|seines|eines|einer|meines|meiner|deines|de|du|del|della|"
-    r"dello|dei|di)\s+|d')"
+    r"dello|dei|di|do|da|dos|das|van)\s+|d')"
     # ... but not a department named after its customers ("le numéro du service client").
     r"(?:(?!(?:l'|d')?(?:service|servicio|servizio|support|soporte|supporto|atencion|al|assistance|asistencia|"
     r"assistenza|espace|area|portail|portal|compte|cuenta|conto|konto|equipe|equipo|relations?|relacion|"
-    r"experience|experiencia)\b)[\w'-]+\s+){0,2}?"
+    r"experience|experiencia|suporte|atendimento|servico|afdeling|helpdesk|klantenservice)\b)[\w'-]+\s+){0,2}?"
     r"(?:herrn?|frau|hr\.|fr\.|kunden|kundin|kunde|nutzers?|nutzerin|benutzers?|mitglieds?|mitarbeiters?|"
     r"mitarbeiterin|kollegen|kollegin|person|inhabers?|inhaberin|besitzers?|"
     r"m\.|mme|mlle|monsieur|madame|mademoiselle|client|cliente|utilisat(?:eur|rice)|membre|employee?|collegue|"
     r"personne|proprietaire|titulaire|"
     r"senor|senora|sr\.|sra\.|don|dona|clienta|usuari[oa]|miembro|emplead[oa]|companer[oa]|persona|propietari[oa]|"
-    r"signor|signore|signora|sig\.|sig\.ra|utente|membro|dipendente|collega|titolare|<PERSON>)(?!\w)"
+    r"signor|signore|signora|sig\.|sig\.ra|utente|membro|dipendente|collega|titolare|"
+    r"senhor|senhora|funcionari[oa]|colega|dono|"
+    r"meneer|mevrouw|dhr\.|mevr\.|klant|gebruiker|lid|medewerker|eigenaar|houder|persoon|<PERSON>)(?!\w)"
 )
 _F_PERSON_DATA = re.compile(
     rf"(?i)(?:\b{_F_ASK}\b{_F_GAP}{{0,6}}?|\b{_F_WANT}{_F_GAP}{{0,3}}?)\W+{_F_ONES_DATA}\b"
