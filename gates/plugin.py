@@ -223,10 +223,10 @@ def _selects_gates(config: pytest.Config) -> bool:
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """``pytest -m gate`` over the configured testpaths runs gate items only: a test module
-    that cannot hold one (its text has no ``mark.gate``, no ``gate_case``/``gate_metric``
-    fixture, no ``gates.suite`` and no star import) is not imported, so a warm gate run does
-    not pay for importing every unit test of the project. Named paths, and any other
-    ``-m``, are collected as pytest always does."""
+    that cannot hold one (its code, outside strings and comments, has no ``mark.gate``, no
+    ``gate_case``/``gate_metric`` fixture, no ``gates.suite`` and no star import) is not
+    imported, so a warm gate run does not pay for importing every unit test of the project.
+    Named paths, and any other ``-m``, are collected as pytest always does."""
     if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
     markexpr = (config.getoption("markexpr", "") or "").strip()
@@ -236,8 +236,29 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         text = collection_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    signs = ("mark.gate", "gate_case", "gate_metric", "gates.suite", "import *")
-    return None if any(sign in text for sign in signs) else True
+    if not any(sign in text for sign in _GATE_SIGNS):
+        return True
+    # A sign inside a string (a pytester source) or a comment does not make a gate module:
+    # importing such unit tests would load their libraries (hypothesis, mlflow) for nothing.
+    return None if _GATE_CODE.search(_code_only(text)) else True
+
+
+_GATE_SIGNS = ("mark.gate", "gate_case", "gate_metric", "gates.suite", "import *")
+_GATE_CODE = re.compile(r"\bmark\s*\.\s*gate|\bgate_case|\bgate_metric|\bgates\s*\.\s*suite\b|\bimport\s+\*")
+
+
+def _code_only(text: str) -> str:
+    """``text`` without its string literals and comments (the whole text when it does not
+    tokenize: a module pytest would fail to import is collected, so its error shows)."""
+    import io
+    import tokenize
+
+    skip = {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return text
+    return " ".join(token.string for token in tokens if token.type not in skip)
 
 
 def _is_ragate_project(folder: Path) -> bool:
@@ -623,6 +644,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.hook.pytest_deselected(items=skipped)
             items[:] = [item for item in items if not item.get_closest_marker("gate")]
     _session(config).gate_items = sum(1 for item in items if item.get_closest_marker("gate"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A run of gate items only, none of which imported hypothesis, does not need hypothesis'
+    pytest plugin: its terminal summary imports hypothesis (~1 s) in any run, to report
+    examples no gate item can have. A warm gate run loads nothing a cache hit does not need."""
+    import sys
+
+    items = session.items
+    if "hypothesis" in sys.modules or not items or not all(i.get_closest_marker("gate") for i in items):
+        return
+    plugin = session.config.pluginmanager.get_plugin("hypothesispytest")
+    if plugin is not None:
+        session.config.pluginmanager.unregister(plugin)
 
 
 def _gates_requested(config: pytest.Config) -> bool:

@@ -7,14 +7,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-
 from rag.config import RagConfig, load_config
 from rag.llm import Generator, make_generator
 from rag.prompts import PromptTemplate, load_prompt
 from ragate_core.errors import UsageError
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable, RunnableConfig
+
     from rag.guardrails import Guardrails
 
 ABSTAIN = "I don't know. The documentation does not cover that."
@@ -74,6 +74,10 @@ class RagChain:
         # What the last prepare() did (`ragate ingest` prints it).
         self.prepare_summary: str | None = None
         # The step names are what a trace shows (``ragate serve``: one span per step).
+        # LangChain loads with the first chain built, not with this module (which a run
+        # whose answers are all cached may import for its types).
+        from langchain_core.runnables import RunnableLambda
+
         core = RunnableLambda(self._retrieve, name="retrieval") | RunnableLambda(
             self._answer, name="generation"
         )

@@ -15,7 +15,6 @@ rather than an exception; here that reply, and any failure of our actions, raise
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import threading
@@ -161,25 +160,11 @@ class Guardrails:
 
 @cache
 def rails_fingerprint(config_dir: Path = CONFIG_DIR) -> str:
-    """SHA-256 (16 hex digits) of the rails' configuration, code and seed data."""
-    import ragate_core
+    """SHA-256 (16 hex digits) of the rails' configuration, code and seed data
+    (:func:`rag.version.rails_fingerprint`, which reads the files without importing the rails)."""
+    from rag.version import rails_fingerprint as fingerprint
 
-    package = Path(__file__).parent
-    core = Path(ragate_core.__file__).parent  # the shared detectors (PII, prototypes, toxicity)
-    files = sorted(
-        {
-            *config_dir.glob("*"),
-            *package.glob("*.py"),
-            *(package / "data").glob("*.jsonl"),
-            *core.glob("*.py"),
-            *(core / "data").glob("*"),
-        }
-    )
-    digest = hashlib.sha256()
-    for path in files:
-        if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    return fingerprint(config_dir)
 
 
 @cache
