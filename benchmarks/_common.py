@@ -6,7 +6,9 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,49 @@ def golden_shaped_rows(n: int, seed: int = 13) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+FIRST_SCORE_CHILD = """
+import sys, time
+import gates.scoring as scoring
+
+whole = scoring.score_batches
+
+
+def first_then_rest(metric, cases, batch=scoring.SCORE_BATCH):
+    # The same fixed batches in the same order: the first one, then the others.
+    head = whole(metric, cases[:batch], batch)
+    print(f"FIRST {time.time()!r} {time.process_time()!r}", file=sys.stderr, flush=True)
+    return head + whole(metric, cases[batch:], batch)
+
+
+scoring.score_batches = first_then_rest
+from gates.cli import main
+
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def time_to_first_score(metric: str, n: int, pythonpath: str = "") -> dict[str, float]:
+    """``ragate score --metrics METRIC`` on ``n`` golden-shaped rows in a fresh process: wall
+    seconds from starting the process to the first batch scored (``first_score_seconds``),
+    the process's CPU seconds by then (``first_score_cpu_seconds``), and wall seconds to the end."""
+    with tempfile.TemporaryDirectory(prefix="ragate-first-") as tmp:
+        source = Path(tmp) / "in.jsonl"
+        source.write_text("".join(json.dumps(r) + "\n" for r in golden_shaped_rows(n)))
+        env = {**os.environ, "PYTHONPATH": pythonpath or str(ROOT)}
+        output = Path(tmp) / "out.jsonl"
+        args = ["score", "--input", str(source), "--output", str(output), "--metrics", metric]
+        start = time.time()
+        command = [sys.executable, "-c", FIRST_SCORE_CHILD, *args]
+        out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+        end = time.time()
+    first = [line for line in out.stderr.splitlines() if line.startswith("FIRST ")]
+    if out.returncode not in (0, 1) or not first:
+        raise RuntimeError(f"ragate score failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    _, wall, cpu = first[0].split()
+    return {
+        "first_score_seconds": float(wall) - start,
+        "first_score_cpu_seconds": float(cpu),
+        "total_seconds": end - start,
+    }

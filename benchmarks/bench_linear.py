@@ -1,11 +1,13 @@
 """Does cost grow linearly with the number of cases? (issue 12 item 3), written to
 benchmarks/results/linear.json.
 
-Two workloads, each at 1,000, 10,000 and 50,000 golden-shaped cases
+Six workloads (the gate run and the five offline metrics), each at 1,000, 10,000 and 50,000
+golden-shaped cases
 (:func:`_common.golden_shaped_rows`: a golden question, three ~100-word passages, a short
 answer), each size in a fresh process so that its peak memory is its own:
 
-- ``metric:<name>``: one offline metric scores every case through
+- ``metric:<name>`` (faithfulness, answer_relevancy, answer_correctness, toxicity, pii by
+  default): one offline metric scores every case through
   :func:`gates.scoring.score_batches` (the loop ``ragate score`` and the gates use);
 - ``gate``: a full gate run (:class:`gates.engine.GateEngine`: cases read from a JSONL
   dataset and masked, answered by ``FakeZeroLatencyChain`` (defined here: a fake with no
@@ -21,7 +23,9 @@ model, so compare sizes, not workloads). ``linear_ratio`` is the time per case a
 largest size over that at the smallest (the target is <= 1.3).
 
     python benchmarks/bench_linear.py [--sizes 1000,10000,50000] [--metrics toxicity,pii]
-                                      [--repeats 3] [--big-repeats 1]
+                                      [--repeats 3] [--big-repeats 1] [--name linear]
+
+With the defaults: about 15-20 minutes on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, ROOT, golden_shaped_rows, peak_rss_mb, write_result
+from _common import RESULTS, ROOT, golden_shaped_rows, peak_rss_mb, time_to_first_score, write_result
 
 GATE_METRICS = ("latency", "hit_rate", "mrr", "context_recall")
 
@@ -153,46 +157,6 @@ def _child(kind: str, n: int) -> None:
     print("RESULT " + json.dumps(result))
 
 
-FIRST_SCORE_CHILD = """
-import sys, time
-import gates.scoring as scoring
-
-whole = scoring.score_batches
-
-
-def first_then_rest(metric, cases, batch=scoring.SCORE_BATCH):
-    # The same fixed batches in the same order: the first one, then the others.
-    head = whole(metric, cases[:batch], batch)
-    print(f"FIRST {time.time()!r}", file=sys.stderr, flush=True)
-    return head + whole(metric, cases[batch:], batch)
-
-
-scoring.score_batches = first_then_rest
-from gates.cli import main
-
-raise SystemExit(main(sys.argv[1:]))
-"""
-
-
-def time_to_first_score(metric: str, n: int, pythonpath: str = "") -> dict[str, float]:
-    """``ragate score --metrics METRIC`` on ``n`` golden-shaped rows: seconds from starting the
-    process to the first batch scored, and to the end."""
-    with tempfile.TemporaryDirectory(prefix="ragate-first-") as tmp:
-        source = Path(tmp) / "in.jsonl"
-        source.write_text("".join(json.dumps(r) + "\n" for r in golden_shaped_rows(n)))
-        env = {**os.environ, "PYTHONPATH": pythonpath or str(ROOT)}
-        output = Path(tmp) / "out.jsonl"
-        args = ["score", "--input", str(source), "--output", str(output), "--metrics", metric]
-        start = time.time()
-        command = [sys.executable, "-c", FIRST_SCORE_CHILD, *args]
-        out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-        end = time.time()
-    first = [line for line in out.stderr.splitlines() if line.startswith("FIRST ")]
-    if out.returncode not in (0, 1) or not first:
-        raise RuntimeError(f"ragate score failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return {"first_score_seconds": float(first[0].split()[1]) - start, "total_seconds": end - start}
-
-
 def _measure(kind: str, n: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}"}
     out = subprocess.run(
@@ -207,10 +171,13 @@ def _measure(kind: str, n: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
-    parser.add_argument("--metrics", default="toxicity,pii,faithfulness,answer_relevancy")
+    parser.add_argument("--metrics", default="faithfulness,answer_relevancy,answer_correctness,toxicity,pii")
     parser.add_argument("--repeats", type=int, default=3, help="runs per size below 50,000 (median)")
     parser.add_argument("--big-repeats", type=int, default=1, help="runs at 50,000 cases and above")
     parser.add_argument("--skip-gate", action="store_true")
+    parser.add_argument(
+        "--name", default="linear", help="results/<name>.json (another name for a trial run at small sizes)"
+    )
     parser.add_argument(
         "--first-score",
         metavar="METRIC",
@@ -266,29 +233,36 @@ def main() -> None:
             )
             print(kind, rows[-1], file=sys.stderr, flush=True)
         _write(
+            args.name,
             kind,
             {
                 "sizes": rows,
                 "linear_ratio": round(rows[-1]["ms_per_case"] / rows[0]["ms_per_case"], 3),
                 "linear_ratio_cpu": round(rows[-1]["cpu_ms_per_case"] / rows[0]["cpu_ms_per_case"], 3),
                 "target_ratio": 1.3,
+                "repeats": {"below_50000": args.repeats, "50000_and_above": args.big_repeats},
                 "loadavg_before": [round(x, 2) for x in load_before],
                 "loadavg_after": [round(x, 2) for x in os.getloadavg()],
             },
         )
 
 
-def _write(kind: str, data: dict[str, Any]) -> None:
+def _write(name: str, kind: str, data: dict[str, Any]) -> None:
     """Write one workload as soon as it is measured; workloads measured by an earlier (or a
     concurrent) invocation stay in the file."""
-    path = RESULTS / "linear.json"
+    path = RESULTS / f"{name}.json"
     earlier = json.loads(path.read_text()).get("workloads", {}) if path.is_file() else {}
     write_result(
-        "linear",
+        name,
         {
             "memory": "peak resident set size of a fresh process per run (ru_maxrss, MiB)",
             "gate_metrics": list(GATE_METRICS),
             "chain": "FakeZeroLatencyChain (defined in the benchmark; no model)",
+            "run_time_note": "defaults (3 runs at 1k and 10k, 1 at 50k; gate + 5 metrics): about 15-20 "
+            "minutes on a quiet 2-core machine",
+            "data_note": "golden-shaped cases repeat the golden questions and corpus passages, so caches "
+            "make larger sizes cheaper per case: a ratio below 1 shows no super-linear work, not speed on "
+            "distinct data",
             "workloads": {**earlier, kind: data},
         },
     )

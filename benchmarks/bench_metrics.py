@@ -4,21 +4,30 @@ For every offline metric (faithfulness, answer_relevancy, answer_correctness, to
 pii), on golden-shaped cases (``_common.golden_shaped_rows``: a golden question, three
 ~100-word corpus passages, an answer of 1-3 sentences):
 
-- **start-up**: a fresh process's import of the metric plus its first score (one case);
+- **start-up**: a fresh process's import of the metric plus its first score (one case),
+  wall and CPU seconds;
+- **time to the first score** of ``ragate score --metrics <metric>`` on ``--small`` rows:
+  from starting the process to its first batch scored (``_common.time_to_first_score``);
 - **marginal throughput**: case-metrics per second between a ``--small``-case and a
   ``--cases``-case run, each in a fresh process after its start-up
-  (``(large - small) / (t_large - t_small)``), so start-up is excluded;
+  (``(large - small) / (t_large - t_small)``), so start-up is excluded; from wall seconds
+  and from the worker's CPU seconds (on a shared machine the wall time measures the others);
 - medians of ``--repeats`` runs and their spread (min, max), with the load average, since
   the 2 cores are shared.
 
-Side by side in the same run, the nearest offline equivalent a user would otherwise pick:
-the same all-MiniLM-L6-v2 through sentence-transformers, used naively one case at a time
-(answer against each context, question against answer, answer against reference), and
-deepeval's non-LLM ``Scorer`` functions where they run offline (exact match; its SummaC
-faithfulness and cross-encoder relevancy download models at run time and cannot run here).
-The LLM-judge tier's per-case time is quoted from ``results/llm_judge.json``.
+Side by side in the same run (``side_by_side`` of each metric: ragate's marginal rate over
+the naive one), the nearest offline equivalent a user would otherwise pick, one case at a
+time: the same all-MiniLM-L6-v2 through sentence-transformers (answer against each context,
+question against answer, answer against reference); for toxicity alt-profanity-check's
+``predict_prob``; for pii presidio's ``AnalyzerEngine`` with its default recognizers on the
+same spaCy model; and deepeval's non-LLM ``Scorer`` functions where they run offline (exact
+match; its SummaC faithfulness and cross-encoder relevancy download models at run time and
+cannot run here). The LLM-judge tier's per-case time is quoted from ``results/llm_judge.json``.
 
     python benchmarks/bench_metrics.py [--cases 1000] [--small 100] [--repeats 3]
+
+Run time on a quiet 2-core machine: about 10-12 minutes with the defaults (per metric and
+repeat: two workers, one naive worker, one ``ragate score`` process).
 """
 
 from __future__ import annotations
@@ -33,14 +42,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, ROOT, write_result
+from _common import RESULTS, ROOT, time_to_first_score, write_result
 
 METRICS = ("faithfulness", "answer_relevancy", "answer_correctness", "toxicity", "pii")
-# The naive equivalent of each embedding-based metric: which texts it compares per case.
+_ST = "sentence-transformers all-MiniLM-L6-v2"
+# The naive equivalent of each metric, one case at a time (for MiniLM: which texts it compares).
 NAIVE = {
-    "faithfulness": "answer vs each context",
-    "answer_relevancy": "question vs answer",
-    "answer_correctness": "answer vs reference",
+    "faithfulness": f"{_ST}, answer vs each context, one encode call per case",
+    "answer_relevancy": f"{_ST}, question vs answer, one encode call per case",
+    "answer_correctness": f"{_ST}, answer vs reference, one encode call per case",
+    "toxicity": "alt-profanity-check predict_prob, one answer per call",
+    "pii": "presidio AnalyzerEngine (default recognizers, the same spaCy model), one answer per analyze call",
 }
 
 
@@ -56,22 +68,36 @@ def _worker(metric_name: str, n: int) -> dict[str, float]:
     first = metric_case(golden_shaped_rows(1, seed=99)[0])
     score_batches(metric, [first])
     startup = time.perf_counter() - start
+    startup_cpu = time.process_time()
     cases = [metric_case(r) for r in golden_shaped_rows(n)]
     start, cpu = time.perf_counter(), time.process_time()
     scores = score_batches(metric, cases)
     return {
         "startup_seconds": startup,
+        "startup_cpu_seconds": startup_cpu,
         "run_seconds": time.perf_counter() - start,
         "run_cpu_seconds": time.process_time() - cpu,
         "unscored": sum(s.value is None for s in scores),
     }
 
 
-def _naive_worker(metric_name: str, n: int) -> dict[str, float]:
-    """The same MiniLM through sentence-transformers, one case at a time."""
-    start = time.perf_counter()
+def _naive_scorer(metric_name: str) -> Any:
+    """The naive equivalent of ``metric_name`` (:data:`NAIVE`): a function of one row."""
+    if metric_name == "toxicity":
+        from profanity_check import predict_prob
+
+        return lambda row: float(predict_prob([row["answer"]])[0])
+    if metric_name == "pii":
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+        from ragate_core.pii import spacy_model_path
+
+        engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": str(spacy_model_path())}])
+        engine.load()
+        analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+        return lambda row: float(bool(analyzer.analyze(text=row["answer"], language="en")))
     import numpy as np
-    from _common import golden_shaped_rows
     from sentence_transformers import SentenceTransformer
 
     from ragate_core.embeddings import minilm_path
@@ -88,13 +114,28 @@ def _naive_worker(metric_name: str, n: int) -> dict[str, float]:
         v = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
         return float(np.max(v[1:] @ v[0]))
 
+    return score
+
+
+def _naive_worker(metric_name: str, n: int) -> dict[str, float]:
+    """The naive equivalent (:data:`NAIVE`) in a fresh process: start-up, then ``n`` cases."""
+    start = time.perf_counter()
+    from _common import golden_shaped_rows
+
+    score = _naive_scorer(metric_name)
     score(golden_shaped_rows(1, seed=99)[0])
     startup = time.perf_counter() - start
+    startup_cpu = time.process_time()
     rows = golden_shaped_rows(n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for row in rows:
         score(row)
-    return {"startup_seconds": startup, "run_seconds": time.perf_counter() - start}
+    return {
+        "startup_seconds": startup,
+        "startup_cpu_seconds": startup_cpu,
+        "run_seconds": time.perf_counter() - start,
+        "run_cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def _deepeval_exact_match(n: int) -> dict[str, float]:
@@ -225,6 +266,13 @@ def import_floors(repeats: int) -> dict[str, Any]:
     return {name: _summary(values) for name, values in out.items()}
 
 
+def _appender(runs: dict[str, list[float]]) -> Any:
+    def add(key: str, value: float) -> None:
+        runs.setdefault(key, []).append(value)
+
+    return add
+
+
 def _spawn(*args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'benchmarks'}{os.pathsep}{ROOT}"}
     result = subprocess.run(
@@ -263,6 +311,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--metrics", default=",".join(METRICS))
     parser.add_argument(
+        "--name", default="metrics", help="results/<name>.json (another name for a trial run at small sizes)"
+    )
+    parser.add_argument(
         "--import-floors", action="store_true", help="also time importing torch, sentence-transformers, ..."
     )
     parser.add_argument("--worker", nargs=2, metavar=("METRIC", "N"), help=argparse.SUPPRESS)
@@ -300,51 +351,61 @@ def main() -> None:
     load_before = os.getloadavg()
     metrics: dict[str, Any] = {}
     for name in [m.strip() for m in args.metrics.split(",") if m.strip()]:
-        startups, marginals, small_rates, naive_rates, naive_startups = [], [], [], [], []
-        cpu_marginals: list[float] = []
+        runs: dict[str, list[float]] = {}
+        add = _appender(runs)
+
         unscored = 0
         for _ in range(args.repeats):
             small = _spawn("--worker", name, str(args.small))
             large = _spawn("--worker", name, str(args.cases))
-            startups += [small["startup_seconds"], large["startup_seconds"]]
+            for worker in (small, large):
+                add("startup", worker["startup_seconds"])
+                add("startup_cpu", worker["startup_cpu_seconds"])
             delta = large["run_seconds"] - small["run_seconds"]
-            marginals.append((args.cases - args.small) / delta if delta > 0 else float("inf"))
-            # The same from the workers' CPU seconds: on a machine shared with other jobs the
-            # wall time mostly measures the others.
+            add("marginal", (args.cases - args.small) / delta if delta > 0 else float("inf"))
             cpu_delta = large["run_cpu_seconds"] - small["run_cpu_seconds"]
-            cpu_marginals.append((args.cases - args.small) / cpu_delta if cpu_delta > 0 else float("inf"))
-            small_rates.append(args.small / small["run_seconds"])
+            add("marginal_cpu", (args.cases - args.small) / cpu_delta if cpu_delta > 0 else float("inf"))
+            add("small_rate", args.small / small["run_seconds"])
             unscored += small["unscored"] + large["unscored"]
-            if name in NAIVE:  # side by side, in the same run
-                naive = _spawn("--naive", name, str(args.small))
-                naive_rates.append(args.small / naive["run_seconds"])
-                naive_startups.append(naive["startup_seconds"])
+            first = time_to_first_score(name, args.small)
+            add("first_score", first["first_score_seconds"])
+            add("first_score_cpu", first["first_score_cpu_seconds"])
+            # Side by side, in the same run: the naive equivalent on the same rows.
+            naive = _spawn("--naive", name, str(args.small))
+            add("naive_rate", args.small / naive["run_seconds"])
+            add("naive_rate_cpu", args.small / naive["run_cpu_seconds"] if naive["run_cpu_seconds"] else 0.0)
+            add("naive_startup", naive["startup_seconds"])
+        median = {key: statistics.median(values) for key, values in runs.items()}
         entry: dict[str, Any] = {
-            "startup_seconds": _summary(startups),
-            "marginal_case_metrics_per_second": _summary(marginals, 1),
-            "marginal_case_metrics_per_cpu_second": _summary(cpu_marginals, 1),
-            f"first_{args.small}_cases_per_second_after_startup": _summary(small_rates, 1),
+            "startup_seconds": _summary(runs["startup"]),
+            "startup_cpu_seconds": _summary(runs["startup_cpu"]),
+            "ragate_score_first_score_seconds": _summary(runs["first_score"]),
+            "ragate_score_first_score_cpu_seconds": _summary(runs["first_score_cpu"]),
+            "marginal_case_metrics_per_second": _summary(runs["marginal"], 1),
+            "marginal_case_metrics_per_cpu_second": _summary(runs["marginal_cpu"], 1),
+            f"first_{args.small}_cases_per_second_after_startup": _summary(runs["small_rate"], 1),
             "unscored": unscored,
+            "naive": {
+                "what": NAIVE[name],
+                "startup_seconds": _summary(runs["naive_startup"]),
+                "case_metrics_per_second": _summary(runs["naive_rate"], 1),
+                "case_metrics_per_cpu_second": _summary(runs["naive_rate_cpu"], 1),
+            },
+            "side_by_side": {
+                "ragate_marginal_over_naive": round(median["marginal"] / median["naive_rate"], 2),
+                "ragate_marginal_over_naive_cpu": round(median["marginal_cpu"] / median["naive_rate_cpu"], 2)
+                if median["naive_rate_cpu"]
+                else None,
+                "naive_startup_over_ragate": round(median["naive_startup"] / median["startup"], 2),
+            },
         }
-        if naive_rates:
-            entry["naive_minilm_one_case_at_a_time"] = {
-                "what": f"sentence-transformers all-MiniLM-L6-v2, {NAIVE[name]}, one encode call per case",
-                "startup_seconds": _summary(naive_startups),
-                "case_metrics_per_second": _summary(naive_rates, 1),
-                "ragate_marginal_over_naive": round(
-                    statistics.median(marginals) / statistics.median(naive_rates), 2
-                ),
-                "naive_startup_over_ragate": round(
-                    statistics.median(naive_startups) / statistics.median(startups), 2
-                ),
-            }
         metrics[name] = entry
         print(name, json.dumps(entry), file=sys.stderr, flush=True)
     exact = _spawn("--exact-match", str(args.cases))
     floors = import_floors(args.repeats) if args.import_floors else "not measured (--import-floors)"
     # Metrics not measured by this invocation (--metrics a subset) keep the earlier run's
     # entry, marked with that run's date.
-    path = RESULTS / "metrics.json"
+    path = RESULTS / f"{args.name}.json"
     if path.is_file():
         earlier = json.loads(path.read_text(encoding="utf-8"))
         for name, entry in earlier.get("metrics", {}).items():
@@ -354,12 +415,15 @@ def main() -> None:
                     "measured_in_run_created": entry.get("measured_in_run_created") or earlier.get("created"),
                 }
     write_result(
-        "metrics",
+        args.name,
         {
             "shape": "golden_shaped_rows: golden question, 3 corpus passages, reference or wrong answer",
             "cases": args.cases,
             "small": args.small,
             "repeats": args.repeats,
+            "repeats_note": "per metric and repeat: a --small and a --cases worker, one `ragate score` "
+            "process (time to the first score) and one naive worker, in turn, so load hits each alike; "
+            "about 10-12 minutes on a quiet 2-core machine with the defaults",
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()],
             "metrics": metrics,

@@ -171,6 +171,7 @@ class _ContextPart:
     numbers: frozenset[str]
     clauses: tuple[_Segment, ...] = ()  # one per clause: who is bound to which role
     durations: tuple[float, ...] = ()
+    years: frozenset[float] = frozenset()  # its numbers that read as years
 
 
 @lru_cache(maxsize=4096)
@@ -200,6 +201,7 @@ def _context_part(context: str, lang: str) -> _ContextPart:
         frozenset(tx.numbers_in(context, lang)),
         tuple(clauses),
         tuple(days for _, _, days in tx.durations(context, lang)),
+        frozenset(float(n) for n in tx.numbers_in(context, lang) if _is_year(float(n))),
     )
 
 
@@ -320,6 +322,7 @@ def _plan(case: MetricCase) -> _Plan:
     durations: list[float] = []
     context_keys: set[str] = set()
     context_numbers: set[str] = set()
+    years: set[float] = set()
     for context in contexts:
         part = _context_part(context, lang)
         units.extend(part.units)
@@ -329,6 +332,7 @@ def _plan(case: MetricCase) -> _Plan:
         durations.extend(part.durations)
         context_keys |= part.keys
         context_numbers |= part.numbers
+        years |= part.years
     unique_units = list(dict.fromkeys(units))
     return _Plan(
         lang=lang,
@@ -347,7 +351,7 @@ def _plan(case: MetricCase) -> _Plan:
         question=question,
         polarity=polarity,
         durations=durations,
-        years={float(n) for n in context_numbers if _is_year(float(n))},
+        years=years,
         question_names=tx.names_in(question, lang),
     )
 

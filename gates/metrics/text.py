@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 from ragate_core.text import split_sentences
@@ -293,6 +294,9 @@ _DE_AUX = frozenset(
 _ES_WH = frozenset(
     "qué cuál cuáles cómo dónde cuándo cuánto cuánta cuántos cuántas quién quiénes por".split()
 )
+# The same words as tuples, for :func:`_folded` (a hashable, ordered key).
+_DE_AUX_WORDS = tuple(sorted(_DE_AUX))
+_ES_WH_WORDS = tuple(sorted(_ES_WH))
 _FR_WH = frozenset("que qu quoi quel quelle quels quelles où quand comment combien pourquoi qui".split())
 # Whole-word negator matches for Latin text; leading yes/no is stripped first.
 _ABSTAIN_OTHER = re.compile(
@@ -303,14 +307,24 @@ _ABSTAIN_OTHER = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)  # words and question texts repeat across a batch
 def fold(text: str) -> str:
     """Lower-case and strip accents ("Rückerstattung" -> "ruckerstattung")."""
+    if text.isascii():  # NFKD leaves ASCII as it is and it has no combining marks
+        return text.lower()
     import unicodedata
 
     decomposed = unicodedata.normalize("NFKD", text.lower().replace("’", "'"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=64)
+def _folded(words: tuple[str, ...]) -> frozenset[str]:
+    """:func:`fold` of each of a constant list of words, computed once."""
+    return frozenset(fold(w) for w in words)
+
+
+@lru_cache(maxsize=4096)  # questions and answers repeat across a batch's cases
 def language(text: str) -> str:
     """A best guess at the language of ``text``: "zh" for Chinese/Japanese script, "en",
     "de", "fr" or "es" by their function words, or "und" (undetermined)."""
@@ -319,19 +333,20 @@ def language(text: str) -> str:
     cjk = len(_CJK.findall(text))
     if cjk and cjk >= 0.2 * len(re.sub(r"\s", "", text)):
         return "zh"
-    words_ = [w.lower() for w in _LATIN_WORD.findall(text)]
+    words_ = Counter(w.lower() for w in _LATIN_WORD.findall(text))
     if not words_:
         return "und"
     hits = {}
     for lang in ("en", "de", "fr", "es"):
         stops = _STOP_LISTS[lang]
-        hits[lang] = sum(w in stops for w in words_)
+        hits[lang] = sum(n for w, n in words_.items() if w in stops)
     # Accented letters tip near ties ("für", "à", "¿").
-    if re.search(r"[äöüß]", text.lower()):
+    lowered = text.lower()
+    if re.search(r"[äöüß]", lowered):
         hits["de"] += 1
-    if re.search(r"[àâçèêëîïôûù]", text.lower()):
+    if re.search(r"[àâçèêëîïôûù]", lowered):
         hits["fr"] += 1
-    if re.search(r"[ñ¿¡]|[áíóú]", text.lower()):
+    if re.search(r"[ñ¿¡]|[áíóú]", lowered):
         hits["es"] += 1
     best = max(hits, key=lambda k: hits[k])
     return best if hits[best] >= 1 else "und"
@@ -511,12 +526,12 @@ def strip_yes_no(answer: str, lang: str) -> tuple[int, str]:
         first = fold(match.group(1))
         langs = [lang] if lang in _YES else ["en"]
         for code in langs:
-            if first in {fold(w) for w in _NO.get(code, ())}:
+            if first in _folded(_NO.get(code, ())):
                 rest = text[match.end() :]
                 # "No, ..." answers; "No one ..." or Spanish "No existe" is a statement.
                 if match.group(0).rstrip() != match.group(1) or not rest:
                     return -1, rest
-            if first in {fold(w) for w in _YES.get(code, ())} and (
+            if first in _folded(_YES.get(code, ())) and (
                 match.group(0).rstrip() != match.group(1) or not text[match.end() :]
             ):
                 return 1, text[match.end() :]
@@ -534,7 +549,7 @@ def polar_question(question: str, lang: str) -> bool:
     if lang == "en" or lang == "und":
         return first in _EN_AUX
     if lang == "de":
-        return first in {fold(w) for w in _DE_AUX}
+        return first in _folded(_DE_AUX_WORDS)
     if lang == "fr":
         low = fold(q)
         if low.startswith("est-ce que") or low.startswith("est ce que"):
@@ -545,7 +560,7 @@ def polar_question(question: str, lang: str) -> bool:
         )
     if lang == "es":
         words_ = {fold(w) for w in _LATIN_WORD.findall(q)}
-        return not (words_ & {fold(w) for w in _ES_WH})
+        return not (words_ & _folded(_ES_WH_WORDS))
     return False
 
 
