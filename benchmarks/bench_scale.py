@@ -13,12 +13,16 @@ Cold texts: the encoder keeps each text's vector per process, so a repeat over t
 rows would time a cache. Every measurement (engine, size, metric, repeat) therefore gets
 questions and answers no earlier measurement saw (a ticket reference unique to the case
 and the measurement is appended to both); the contexts come from the corpus as in a real
-RAG system, so they repeat and are encoded once per process. Each metric is timed alone,
+RAG system, so they repeat and are encoded once per process (so do the reference answers
+that answer_correctness reads). Each metric is timed alone,
 so each pays for its own question/answer encodes (a run scoring all metrics together
 shares them: the sum of the per-metric times is an upper bound for it).
 
+On Spark every timed run also records where its rows were scored: the number of tasks and
+the rows per Python worker (pid), which shows whether ``local[2]`` used both workers.
+
 Usage: bench_scale.py [--sizes 1000,10000] [--repeats 1000:3,10000:1] [--metrics ...]
-       [--engines local,spark1,spark2] [--name scale]
+       [--large-metrics toxicity,pii] [--engines local,spark1,spark2] [--name scale]
 Each figure records the load average (``uptime``) when it was taken.
 Writes benchmarks/results/<name>.json after every engine (partial results survive).
 """
@@ -38,7 +42,7 @@ from typing import Any
 
 from _common import ROOT, golden_shaped_rows, peak_rss_mb, write_result
 
-OFFLINE = ("faithfulness", "answer_relevancy", "toxicity", "pii")
+OFFLINE = ("faithfulness", "answer_relevancy", "answer_correctness", "toxicity", "pii")
 ENGINES = {"local": None, "spark1": 1, "spark2": 2}
 
 
@@ -162,17 +166,24 @@ def spark_engine(
     for n in sizes:
         result["sizes"][str(n)] = {}
         for metric in metrics_at(n, metrics, large):
-            times = []
+            times, placement = [], []
             for r in range(repeats[n]):
                 df = frame(fresh_rows(n, f"S{cores}{n}{metric[:3]}{r}"))
                 start = time.perf_counter()
-                score_frame(df, [metric]).count()
+                where = score_frame(df, [metric], with_worker=True).select("_worker", "_partition").toPandas()
                 times.append(time.perf_counter() - start)
                 df.unpersist()
+                placement.append(
+                    {
+                        "tasks": int(where["_partition"].nunique()),
+                        "rows_by_worker": sorted(where["_worker"].value_counts().tolist(), reverse=True),
+                    }
+                )
             result["sizes"][str(n)][metric] = {
                 "seconds": summary(times),
                 "case_metrics_per_s": n / statistics.median(times),
                 "load": load_average(),
+                "placement": placement,
             }
             out.write_text(json.dumps(result))
     result["worker_peak_rss_mb"] = worker_rss(spark, cores)
@@ -221,13 +232,50 @@ def derive(result: dict[str, Any]) -> None:
         }
 
 
+def summarize(result: dict[str, Any]) -> str:
+    """A compact text summary of ``result`` (printed after the JSON)."""
+    lines = [f"{'engine':<16} {'size':>6} {'metric':<20} {'cm/s':>8} {'runs':>4} {'load1':>6}  placement"]
+    for name, engine in result["engines"].items():
+        for n, metrics in engine.get("sizes", {}).items():
+            for metric, entry in metrics.items():
+                where = entry.get("placement") or []
+                shown = "; ".join(f"{p['tasks']} tasks, rows/worker {p['rows_by_worker']}" for p in where[:1])
+                lines.append(
+                    f"{name:<16} {n:>6} {metric:<20} {entry['case_metrics_per_s']:>8.1f} "
+                    f"{entry['seconds']['runs']:>4} {entry['load'][0]:>6.2f}  {shown}"
+                )
+    for name, engine in result["engines"].items():
+        rss = engine.get("worker_peak_rss_mb") or engine.get("peak_rss_mb")
+        rss_text = [round(x) for x in rss] if isinstance(rss, list) else round(rss) if rss else "n/a"
+        start = engine.get("session_start_s")
+        lines.append(
+            f"{name}: session start {f'{start:.1f}s' if start else '-'}, model warm-up "
+            f"{engine.get('model_warm_up_s', 0):.1f}s, peak RSS per worker (MB) {rss_text}, "
+            f"process {engine.get('process_wall_s', 0):.0f}s"
+            + (" INCOMPLETE" if engine.get("incomplete") else "")
+        )
+    for n, metrics in result.get("scaling_1_to_2_cores", {}).items():
+        shown = ", ".join(f"{m} {x:.2f}x" for m, x in metrics.items())
+        lines.append(f"scaling local[1] -> local[2] at {n} (target >= 1.6x): {shown or 'n/a'}")
+    for name, metrics in result.get("growth_time_per_case_largest_vs_smallest", {}).items():
+        shown = ", ".join(f"{m} {x:.2f}" for m, x in metrics.items())
+        lines.append(f"time per case, largest / smallest size, {name} (target <= 1.3): {shown or 'n/a'}")
+    lines.append(f"total wall {result.get('total_wall_s', 0):.0f}s")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--metrics", default=",".join(OFFLINE))
     parser.add_argument("--repeats", default="1000:3,10000:1", help='"3" or "size:runs,..."')
     parser.add_argument("--engines", default="local,spark1,spark2")
-    parser.add_argument("--large-metrics", default="", help="only these metrics at the largest size")
+    parser.add_argument(
+        "--large-metrics",
+        default="toxicity,pii",
+        help='only these metrics at the largest size ("" = all); the default keeps a full run '
+        "within ~25 min on a quiet 2-core machine",
+    )
     parser.add_argument("--name", default="scale", help="results file: benchmarks/results/<name>.json")
     parser.add_argument("--engine-only", default=None, help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -251,11 +299,15 @@ def main() -> int:
         "metrics": metrics,
         "repeats": {str(k): v for k, v in repeats.items()},
         "metrics_by_size": {str(n): metrics_at(n, metrics, large) for n in sizes},
+        "plan": f"runs per size {repeats} (medians of those runs); at the largest size only "
+        f"{metrics_at(sizes[-1], metrics, large)}: the default plan fits in about 25 minutes on a quiet "
+        "2-core machine; other metrics at the largest size are extrapolated and labelled NOT_MEASURED",
         "texts": "questions and answers fresh per measurement (no encoder-cache reuse across "
         "repeats or metrics); contexts from the corpus (encoded once per process)",
         "engines": {},
     }
     names = {"local": "local", "spark1": "spark_local[1]", "spark2": "spark_local[2]"}
+    begin = time.perf_counter()
     for engine in args.engines.split(","):
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "part.json"
@@ -272,7 +324,9 @@ def main() -> int:
         write_result(args.name, result)
 
     derive(result)
+    result["total_wall_s"] = time.perf_counter() - begin
     write_result(args.name, result)
+    print(summarize(result), flush=True)
     return 0
 
 

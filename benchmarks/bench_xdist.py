@@ -9,7 +9,7 @@ seconds of the pytest process tree (user + system of the waited-for children), t
 average around each run, the speed-up (median wall of -n 0 over median wall of -n N), and
 whether the two runs gave the same verdict and the same per-case scores.
 
-    python benchmarks/bench_xdist.py [--workers 2] [--pairs 1] [--env ci]
+    python benchmarks/bench_xdist.py [--workers 2] [--pairs 1] [--env ci] [--name xdist]
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ def _run(workers: int, env_name: str, folder: Path) -> dict[str, Any]:
         "passed": report["passed"],
         "loadavg_1min_before": round(load, 2),
         "loadavg_1min_after": round(os.getloadavg()[0], 2),
+        # Summed over the workers' shares under xdist: prepare_seconds includes the time a
+        # worker waited for another to prepare the chain (one at a time).
+        "stats": {
+            k: round(v, 2) if isinstance(v, float) else v
+            for k, v in report.get("stats", {}).items()
+            if k != "units"
+        },
         "scores": {c["id"]: c["scores"] for c in report["cases"]},
         "gates": [(g["name"], g["observed"], g["passed"]) for g in report["gates"]],
     }
@@ -71,6 +78,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pairs", type=int, default=1, help="alternating -n 0 / -n N pairs (median)")
     parser.add_argument("--env", default="ci")
+    parser.add_argument("--name", default="xdist", help="results file: benchmarks/results/<name>.json")
     args = parser.parse_args()
     serial: list[dict[str, Any]] = []
     sharded: list[dict[str, Any]] = []
@@ -89,7 +97,7 @@ def _write(args: argparse.Namespace, serial: list[dict[str, Any]], sharded: list
     wall_n = statistics.median(r["wall_seconds"] for r in sharded)
     strip = ("scores", "gates")
     write_result(
-        "xdist",
+        args.name,
         {
             "command": f"pytest -m gate --gate-env {args.env} --gate-no-cache --gate-no-track [-n N]",
             "benchmark_command": "nice python benchmarks/bench_xdist.py " + " ".join(sys.argv[1:]),

@@ -391,7 +391,7 @@ def _generate(
     question, as in the gate run."""
     from gates.cache import content_key
     from gates.chain import Answer, chain_version
-    from gates.engine import mask_text
+    from gates.engine import mask_text, store_answers
 
     chain, spec = _resolve_chain(chain)
     version = chain_version(chain, spec)
@@ -430,7 +430,9 @@ def _generate(
 
     with ThreadPoolExecutor(max_workers=profile.concurrency if profile else 2) as pool:
         list(pool.map(work, todo))
-    store.put_many("generation", {k: c.answer for c, k in todo if c.answer is not None})
+    # Stored as the gate run stores them: an answer holding personal data is kept masked
+    # (where this reader never looks, so the next call answers it again rather than score it).
+    store_answers(store, {k: Answer.of(c.answer) for c, k in todo if c.answer is not None})
     return cases, version
 
 

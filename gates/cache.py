@@ -63,6 +63,9 @@ class Cache:
             db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # A removed entry (a raw answer rewritten masked) is overwritten, not left in a
+            # free page of the file.
+            db.execute("PRAGMA secure_delete=ON")
             self._local.db = db
         return db
 
@@ -100,6 +103,23 @@ class Cache:
                 db.execute("ROLLBACK")
                 raise
 
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
+        """Remove ``keys`` from ``namespace`` (absent keys are ignored)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        with self._guard():
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "DELETE FROM entries WHERE namespace = ? AND key = ?", [(namespace, k) for k in keys]
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
 
 class NoCache:
     """``--gate-no-cache``: every lookup misses and nothing is stored."""
@@ -112,4 +132,7 @@ class NoCache:
         return {}
 
     def put_many(self, namespace: str, items: dict[str, Any]) -> None:
+        return None
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
         return None

@@ -24,7 +24,16 @@ from pydantic import BaseModel, ConfigDict
 
 from gates.cache import Cache, NoCache, content_key
 from gates.chain import Answer, chain_version
-from gates.metrics.base import Metric, MetricCase, Score, applies, get_metric, passes
+from gates.metrics.base import (
+    Metric,
+    MetricCase,
+    Score,
+    answer_sha256,
+    applies,
+    get_metric,
+    judgment_key,
+    passes,
+)
 from gates.profile import DatasetSpec, GateProfile
 from gates.results import ChampionBaseline, GateResult
 from gates.schema import UNANSWERABLE_TAG, GoldenCase, NonBlank
@@ -49,6 +58,12 @@ class AdversarialRow(BaseModel):
 # questions and answers without loading presidio and spaCy.
 _KNOWN_MASKS: dict[tuple[str, bool, tuple[str, ...]], str] = {}
 MASK_NAMESPACE = "mask"
+# The gate cache's answers: an answer with nothing to mask under GENERATION_NAMESPACE as the
+# chain gave it; one holding personal data under MASKED_GENERATION_NAMESPACE (same key),
+# masked, with the SHA-256 of the raw text. A reader that does not know the masked namespace
+# (gates.api) misses there and asks the chain again: it never scores masked text.
+GENERATION_NAMESPACE = "generation"
+MASKED_GENERATION_NAMESPACE = "generation-masked"
 
 
 def mask_text(text: str, names: bool = False, keep: tuple[str, ...] = ()) -> str:
@@ -152,6 +167,18 @@ def masked_answer_and_reasons(
     return shown, {m: mask_text(r, names=True, keep=contexts) for m, r in reasons.items()}
 
 
+def _prefetch_answer_masks(results: Sequence[CaseResult], cache: Cache | NoCache) -> None:
+    """Make :func:`mask_text` know the mask of every answer (``CaseResult.to_dict``'s
+    request). An answer the cache kept masked is its own mask: masked once, as the cold run
+    showed it, never masked again."""
+    for r in results:
+        if r.answer is not None and r.answer_sha256 is not None:
+            _KNOWN_MASKS[(r.answer.answer, True, tuple(r.answer.contexts))] = r.answer.answer
+    prefetch_masks(
+        [(r.answer.answer, True, tuple(r.answer.contexts)) for r in results if r.answer is not None], cache
+    )
+
+
 @dataclass
 class CaseResult:
     """A case, the chain's answer (or the error that stopped it), and its scores.
@@ -164,6 +191,10 @@ class CaseResult:
     answer: Answer | None
     error: str | None = None
     scores: dict[str, Score] = field(default_factory=dict)
+    # Set when ``answer`` is the masked form the cache keeps (MASKED_GENERATION_NAMESPACE):
+    # the SHA-256 of the chain's raw answer, which keys its judgments. Such an answer is read
+    # back only when every judgment it needs is cached, so no metric scores it.
+    answer_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         answer = self.answer
@@ -196,6 +227,7 @@ class CaseResult:
             "answer": None if self.answer is None else self.answer.to_dict(),
             "error": self.error,
             "scores": {m: [s.metric_version, s.value, s.reason, s.details] for m, s in self.scores.items()},
+            "answer_sha256": self.answer_sha256,
         }
 
     @classmethod
@@ -205,7 +237,13 @@ class CaseResult:
             m: Score(m, v, value, reason, details)
             for m, (v, value, reason, details) in state["scores"].items()
         }
-        return cls(case, None if answer is None else Answer.of(answer), state["error"], scores)
+        return cls(
+            case,
+            None if answer is None else Answer.of(answer),
+            state["error"],
+            scores,
+            state.get("answer_sha256"),
+        )
 
 
 def metric_case_of(result: CaseResult) -> MetricCase:
@@ -226,6 +264,7 @@ def metric_case_of(result: CaseResult) -> MetricCase:
         sources=tuple(answer.sources),
         prompt_tokens=answer.prompt_tokens,
         completion_tokens=answer.completion_tokens,
+        answer_sha256=result.answer_sha256,
     )
 
 
@@ -465,6 +504,41 @@ def answer_to_dict(result: Any) -> dict[str, Any]:
     }
 
 
+def store_answers(cache: Any, answers: dict[str, Answer], only_masked: bool = False) -> None:
+    """Cache fresh answers in ``cache`` under their generation keys (``{key: answer}``).
+
+    An answer whose mask (names included, values quoted from its contexts kept: what the
+    reports show) differs from it is stored masked, with the SHA-256 of the raw text, under
+    :data:`MASKED_GENERATION_NAMESPACE`, and any raw entry under its key is removed; the
+    others are stored as they are (``only_masked``: left alone). The chain's ``extra`` is
+    not stored (nothing reads it back). Contexts are stored as retrieved: they are the
+    team's documents, and a value quoted from them is not masked in the answer either. The
+    gate run (local and on Spark) and :func:`gates.api.evaluate` store answers here.
+    """
+    if not answers or isinstance(cache, NoCache):
+        return
+    requests = {k: (a.answer, True, tuple(a.contexts)) for k, a in answers.items()}
+    prefetch_masks(list(requests.values()), cache)
+    plain: dict[str, Any] = {}
+    masked: dict[str, Any] = {}
+    for key, answer in answers.items():
+        entry = answer.to_dict()
+        entry.pop("extra", None)
+        shown = mask_text(*requests[key])
+        if shown == answer.answer:
+            plain[key] = entry
+        else:
+            # What the reports show of it, so a warm run shows the same text.
+            _KNOWN_MASKS[(shown, True, requests[key][2])] = shown
+            masked[key] = entry | {"answer": shown, "answer_sha256": answer_sha256(answer.answer)}
+    if not only_masked:
+        cache.put_many(GENERATION_NAMESPACE, plain)
+    cache.put_many(MASKED_GENERATION_NAMESPACE, masked)
+    delete = getattr(cache, "delete_many", None)
+    if masked and delete is not None:
+        delete(GENERATION_NAMESPACE, list(masked))
+
+
 class GateEngine:
     """Runs a profile against a chain, through a cache."""
 
@@ -545,7 +619,7 @@ class GateEngine:
         stats.served_retries, stats.served_failures = served_counts(results)
         # What reports show of each answer, masked once here (from the cache when warm).
         # The same request CaseResult.to_dict makes (masked_answer_and_reasons: names too).
-        prefetch_masks([(r.answer.answer, True, r.answer.contexts) for r in results if r.answer], self.cache)
+        _prefetch_answer_masks(results, self.cache)
         return results, version, stats
 
     def _built_chain(
@@ -635,24 +709,74 @@ class GateEngine:
         # The key is a digest: the question asked (unmasked) never lands in the cache as text.
         return content_key("generation", version, case.prompt, case.repeat, sampling.temperature)
 
-    def _generate(
-        self, chain: Any, version: dict[str, str], cases: Sequence[Case], stats: RunStats
-    ) -> list[CaseResult]:
-        """Answers for ``cases`` from the cache, the misses from the chain (``chain`` None:
-        built here on the first miss, and checked against the declared ``version``)."""
+    def cached_results(
+        self, version: dict[str, str], cases: Sequence[Case], stats: RunStats
+    ) -> tuple[list[CaseResult], list[str]]:
+        """One :class:`CaseResult` per case (in order) holding its cached answer, or no answer
+        (``answer is None``: the chain must answer it), and each case's generation key.
+
+        An answer the cache keeps masked (it held personal data) is used only when every
+        judgment its case needs is cached too: otherwise it is a miss and the chain answers
+        again, so no metric ever scores masked text (the pii metric would pass it). A cached
+        answer kept unmasked whose mask now differs (a cache written before masking, an
+        improved masker, another writer) is used as it is and rewritten masked.
+        ``stats.generation_cache_hits`` counts the answers used. The local run and
+        :mod:`gates.spark` both read the cache here.
+        """
         keys = [self._generation_key(version, c) for c in cases]
-        cached = self.cache.get_many("generation", keys)
-        stats.generation_cache_hits = sum(k in cached for k in keys)
+        plain = self.cache.get_many(GENERATION_NAMESPACE, keys)
+        masked = self.cache.get_many(MASKED_GENERATION_NAMESPACE, [k for k in keys if k not in plain])
         # Retrieved chunks repeat across answers: each distinct text is held once, so memory
         # grows with the distinct chunks, not with cases x contexts.
         texts: dict[str, str] = {}
-        for entry in cached.values():
+        for entry in (*plain.values(), *masked.values()):
             if isinstance(entry, dict) and isinstance(entry.get("contexts"), list):
                 entry["contexts"] = [
                     texts.setdefault(c, c) if isinstance(c, str) else c for c in entry["contexts"]
                 ]
-        results = [CaseResult(c, Answer.of(cached[k]) if k in cached else None) for c, k in zip(cases, keys)]
-        del cached, texts
+        results: list[CaseResult] = []
+        for case, key in zip(cases, keys):
+            if key in plain:
+                results.append(CaseResult(case, Answer.of(plain[key])))
+            elif isinstance(masked.get(key), dict) and isinstance(masked[key].get("answer_sha256"), str):
+                entry = masked[key]
+                results.append(CaseResult(case, Answer.of(entry), answer_sha256=entry["answer_sha256"]))
+            else:
+                results.append(CaseResult(case, None))
+        del plain, masked, texts
+        self._drop_incompletely_judged(results)
+        # Cached raw answers holding personal data: used now, and cached masked from now on.
+        unmasked = {k: r.answer for r, k in zip(results, keys) if r.answer and not r.answer_sha256}
+        if unmasked:
+            self.store_answers(unmasked, only_masked=True)
+        stats.generation_cache_hits = sum(r.answer is not None for r in results)
+        return results, keys
+
+    def _drop_incompletely_judged(self, results: list[CaseResult]) -> None:
+        """Forget each masked cached answer some of whose judgments the cache lacks."""
+        masked = [r for r in results if r.answer is not None and r.answer_sha256 is not None]
+        if not masked:
+            return
+        wanted: dict[int, list[str]] = {}
+        for r in masked:
+            case = metric_case_of(r)
+            wanted[id(r)] = [judgment_key(m, case) for n, m in self.metrics.items() if n in r.case.metrics]
+        found = self.cache.get_many("judgment", [k for keys in wanted.values() for k in keys])
+        for r in masked:
+            if not all(k in found for k in wanted[id(r)]):
+                r.answer, r.answer_sha256 = None, None
+
+    def store_answers(self, answers: dict[str, Answer], only_masked: bool = False) -> None:
+        """Cache fresh answers under their generation keys: :func:`store_answers`."""
+        store_answers(self.cache, answers, only_masked)
+
+    def _generate(
+        self, chain: Any, version: dict[str, str], cases: Sequence[Case], stats: RunStats
+    ) -> list[CaseResult]:
+        """Answers for ``cases`` from the cache (:meth:`cached_results`), the misses from the
+        chain (``chain`` None: built here on the first miss, and checked against the declared
+        ``version``), cached by :meth:`store_answers`."""
+        results, keys = self.cached_results(version, cases, stats)
         todo = [(r, k) for r, k in zip(results, keys) if r.answer is None]
         self.progress(f"generating {len(todo)} answers ({stats.generation_cache_hits} cached)")
         if todo and chain is None:
@@ -676,7 +800,7 @@ class GateEngine:
             raise
         pool.shutdown()
         fresh = {k: r.answer for r, k in todo if r.answer is not None}
-        self.cache.put_many("generation", {k: a.to_dict() for k, a in fresh.items()})
+        self.store_answers(fresh)
         stats.generated = len(fresh)
         stats.model_seconds = sum(a.latency_ms for a in fresh.values()) / 1000.0
         return results
@@ -767,7 +891,7 @@ def run_sharded(
     if version is None:  # no case at all: the chain's version still names the run
         _, version, _ = engine.answer_and_score([])
     results = [CaseResult.from_state(case, states[case.id]) for case in cases]
-    prefetch_masks([(r.answer.answer, True, r.answer.contexts) for r in results if r.answer], engine.cache)
+    _prefetch_answer_masks(results, engine.cache)
     return engine.decide(results, version, stats)
 
 

@@ -67,6 +67,7 @@ class GateSession:
     shard_dir: Path | None = None
     cache: Any = None  # gates.cache.Cache or NoCache, opened on first use
     track: bool = True
+    tracker: Any = None  # gates.tracking.TrackingProcess: MLflow started while the gates run
     tracking: str = ""
     passed: bool | None = None
 
@@ -334,6 +335,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _refuse_spark_under_xdist(config, session)  # H5
         if not listing:
             session.load_cases()  # and so does a bad dataset row or a duplicate case id
+        if session.track and not is_worker and not listing and session.root is not None:
+            from gates.tracking import TrackingProcess
+
+            session.tracker = TrackingProcess(session.root)
     except UsageError as exc:
         session.stopped = str(exc)
         raise pytest.UsageError(str(exc)) from exc
@@ -379,6 +384,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
     session = config.stash.get(SESSION_KEY, None)
+    if session is not None and session.tracker is not None:
+        session.tracker.close()
     if session is not None and session.shard_dir is not None and not hasattr(config, "workerinput"):
         import shutil
 
@@ -746,7 +753,10 @@ def _track(state: GateSession, report: Any) -> str:
     from gates.tracking import TrackingError, track_gate_run
 
     try:
-        run = track_gate_run(state.root, report, state.report_paths)
+        if state.tracker is not None:
+            run = state.tracker.track(report, state.report_paths)
+        else:
+            run = track_gate_run(state.root, report, state.report_paths)
     except (TrackingError, UsageError) as exc:
         return f"tracking failed (the verdict above stands): {exc}"
     return f"tracked as MLflow run {run.run_id} in {run.uri} (model version {run.model_version})"

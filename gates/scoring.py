@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gates.metrics.base import Metric, MetricCase, Score, judgment_key
+from gates.metrics.base import Metric, MetricCase, Score, judgment_key_and_reads
 
 SCORE_BATCH = 64
 
@@ -25,7 +25,8 @@ def metric_case(fields: Mapping[str, Any]) -> MetricCase:
     are ignored. ``answerable`` defaults to whether ``source_ids`` is non-empty when only
     ``source_ids`` is given (the golden set's convention).
     """
-    names = {f.name for f in dataclasses.fields(MetricCase)}
+    # answer_sha256 is the engine's own mark of a masked cached answer, never a row's field.
+    names = {f.name for f in dataclasses.fields(MetricCase)} - {"answer_sha256"}
     # A field the row leaves empty (None) keeps MetricCase's default: () for the list fields.
     data = {
         k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in names and v is not None
@@ -62,17 +63,21 @@ def score_through_cache(
     Returns the scores and how many came from the cache. ``cache`` is a
     :class:`gates.cache.Cache` or ``NoCache`` (``get_many``/``put_many``); ``on_lookup``
     hears ``(to_score, cached)`` before any case is scored. The metric's ``score_batch`` runs
-    only on misses: a warm run loads no model.
+    only on misses: a warm run loads no model. A fresh judgment is returned as it is cached
+    (:func:`judgment_entries`: reasons masked where the answer holds personal data), so a
+    warm run gives exactly what the cold one gave.
     """
-    keys = [judgment_key(metric, case) for case in cases]
+    keyed = [judgment_key_and_reads(metric, case) for case in cases]
+    keys = [key for key, _ in keyed]
     entries: dict[str, dict[str, Any]] = cache.get_many("judgment", keys)
     hits = sum(key in entries for key in keys)
     todo = [i for i, key in enumerate(keys) if key not in entries]
     if on_lookup is not None:
         on_lookup(len(todo), hits)
+    scored = score_batches(metric, [cases[i] for i in todo])
+    made = judgment_entries([cases[i] for i in todo], scored, [keyed[i][1] for i in todo], cache)
     fresh: dict[str, dict[str, Any]] = {}
-    for i, score in zip(todo, score_batches(metric, [cases[i] for i in todo])):
-        entry = {"value": score.value, "reason": score.reason, "details": score.details}
+    for i, score, entry in zip(todo, scored, made):
         entries[keys[i]] = entry
         if score.scored:  # errors are retried next run, never cached
             fresh[keys[i]] = entry
@@ -82,3 +87,70 @@ def score_through_cache(
         for e in (entries[key] for key in keys)
     ]
     return scores, hits
+
+
+def judgment_entries(
+    cases: Sequence[MetricCase], scores: Sequence[Score], reads_answer: Sequence[bool], cache: Any
+) -> list[dict[str, Any]]:
+    """The judgment cache's entry (``value``, ``reason``, ``details``) of each fresh score.
+
+    A reason (and any string in ``details``) may quote the answer it judged; when the metric
+    read the answer (``reads_answer``, from :func:`gates.metrics.base.judgment_key_and_reads`)
+    and the answer holds personal data (its mask, names included, differs from it: the
+    reports' rule, :func:`gates.engine.masked_answer_and_reasons`), they are masked before
+    they are cached. The question a metric reads is already masked and the contexts are the
+    team's documents, so no other judgment is masked. Masks come from (and go to) ``cache``'s
+    mask entries; with ``NoCache`` nothing is written and nothing is masked here.
+    """
+    from gates.cache import NoCache
+
+    entries = [{"value": s.value, "reason": s.reason, "details": s.details} for s in scores]
+    if isinstance(cache, NoCache):
+        return entries
+    chosen = [i for i, (c, read) in enumerate(zip(cases, reads_answer)) if read and isinstance(c.answer, str)]
+    if not chosen:
+        return entries
+    from gates.engine import mask_text, prefetch_masks
+
+    prefetch_masks([(cases[i].answer, True, tuple(cases[i].contexts)) for i in chosen], cache)
+    personal = [
+        i for i in chosen if mask_text(cases[i].answer, True, tuple(cases[i].contexts)) != cases[i].answer
+    ]
+    texts: list[tuple[str, bool, tuple[str, ...]]] = []
+    for i in personal:
+        keep = tuple(cases[i].contexts)
+        texts.extend((t, True, keep) for t in _strings(entries[i]["reason"], entries[i]["details"]))
+    prefetch_masks(texts, cache)
+    for i in personal:
+        keep = tuple(cases[i].contexts)
+        entries[i] = {
+            "value": entries[i]["value"],
+            "reason": _masked(entries[i]["reason"], keep),
+            "details": _masked(entries[i]["details"], keep),
+        }
+    return entries
+
+
+def _strings(*values: Any) -> list[str]:
+    """Every string in ``values`` (nested in dicts, lists and tuples)."""
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            out.extend(_strings(*value.values()))
+        elif isinstance(value, list | tuple):
+            out.extend(_strings(*value))
+    return out
+
+
+def _masked(value: Any, keep: tuple[str, ...]) -> Any:
+    from gates.engine import mask_text
+
+    if isinstance(value, str):
+        return mask_text(value, names=True, keep=keep)
+    if isinstance(value, dict):
+        return {k: _masked(v, keep) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, keep) for v in value]
+    return value

@@ -8,6 +8,13 @@ order), and each batch goes through :func:`gates.scoring.score_batches`, so ever
 every unscored reason equals the local run's. Each Python worker loads each model once
 (``get_metric`` keeps one instance per process; Spark reuses its Python workers).
 
+The batches are spread over :data:`TASKS_PER_CORE` tasks per core of the session
+(:func:`spread`, range partitioning with an explicit count). A plain ``groupBy`` would
+let adaptive query execution coalesce its shuffle: the batches of a few thousand rows
+are far below its 1 MB minimum partition size, so every batch went to ONE task and
+``local[2]`` scored no faster than ``local[1]`` (measured: ``benchmarks/results/
+scale_quiet.json``, the plan showed ``AQEShuffleRead coalesced``).
+
 The session comes from ``[tool.ragate.spark]`` in pyproject (or the options):
 
 ```toml
@@ -43,6 +50,7 @@ from ragate_core.errors import UsageError
 REQUIRED_COLUMNS = ("id", "question", "answer", "contexts")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".pq")
 MIN_JAVA = 17
+TASKS_PER_CORE = 4  # scoring tasks per core: small enough tasks that a slow core is evened out
 
 
 class SparkUnavailable(Exception):
@@ -273,7 +281,29 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _score_group(metrics: Sequence[str]) -> Any:
+def parallelism(spark: Any) -> int:
+    """The session's default parallelism (its cores); the local core count where it cannot be read."""
+    try:
+        return max(1, int(spark.sparkContext.defaultParallelism))
+    except Exception:  # Spark Connect (Databricks Connect) has no SparkContext on the client
+        return os.cpu_count() or 1
+
+
+def spread(df: Any, key: str, groups: int, spark: Any) -> Any:
+    """``df`` range-partitioned on ``key`` into ``min(groups, TASKS_PER_CORE * cores)``
+    partitions, so that a following ``groupBy(key)`` runs as that many tasks in parallel.
+
+    A row's group never straddles two partitions (range partitioning keeps equal keys
+    together), so the ``groupBy`` needs no other shuffle. The explicit partition count is
+    what matters: adaptive query execution never coalesces a repartition with a given
+    number, whereas it merges a ``groupBy``'s own small shuffle partitions into one task.
+    ``groups`` is the number of distinct keys (>= 1).
+    """
+    parts = max(1, min(int(groups), TASKS_PER_CORE * parallelism(spark)))
+    return df.repartitionByRange(parts, key)
+
+
+def _score_group(metrics: Sequence[str], with_worker: bool = False) -> Any:
     """The function each Python worker runs on one batch (a pandas DataFrame)."""
 
     def score(frame: Any) -> Any:
@@ -288,13 +318,24 @@ def _score_group(metrics: Sequence[str]) -> Any:
             scores = score_batches(get_metric(name), cases, batch=max(len(cases), 1))
             out[f"score__{name}"] = [s.value for s in scores]
             out[f"reason__{name}"] = [s.reason for s in scores]
+        if with_worker:
+            from pyspark import TaskContext
+
+            out["_worker"] = os.getpid()
+            out["_partition"] = TaskContext.get().partitionId()
         return out
 
     return score
 
 
-def score_frame(df: Any, metrics: Sequence[str]) -> Any:
-    """``df`` (with ``_seq``) joined with ``score__<metric>``/``reason__<metric>`` columns."""
+def score_frame(df: Any, metrics: Sequence[str], *, with_worker: bool = False) -> Any:
+    """``df`` (with ``_seq``) joined with ``score__<metric>``/``reason__<metric>`` columns.
+
+    The batches are scored by ``TASKS_PER_CORE`` tasks per core (:func:`spread`). With
+    ``with_worker`` two more columns say where each row was scored: ``_worker`` (the
+    Python worker's pid) and ``_partition`` (the task's partition); for benchmarks and
+    tests, never written by :func:`score_on_spark`.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -310,9 +351,19 @@ def score_frame(df: Any, metrics: Sequence[str]) -> Any:
                 T.StructField(f"reason__{name}", T.StringType(), True),
             )
         ]
+        + (
+            [T.StructField("_worker", T.LongType(), False), T.StructField("_partition", T.LongType(), False)]
+            if with_worker
+            else []
+        )
     )
     batched = df.withColumn("_batch", F.floor(F.col("_seq") / SCORE_BATCH))
-    scores = batched.groupBy("_batch").applyInPandas(_score_group(list(metrics)), schema)
+    batches = max(1, math.ceil(df.count() / SCORE_BATCH))
+    scores = (
+        spread(batched, "_batch", batches, df.sparkSession)
+        .groupBy("_batch")
+        .applyInPandas(_score_group(list(metrics), with_worker), schema)
+    )
     return df.join(scores, on="_seq", how="inner")
 
 
@@ -483,6 +534,7 @@ def _score_partition(judges: Mapping[str, str], profile: Any, root: str) -> Any:
         import pickle
 
         import pandas as pd
+        from pyspark import TaskContext
 
         from gates.scoring import score_batches
 
@@ -496,6 +548,8 @@ def _score_partition(judges: Mapping[str, str], profile: Any, root: str) -> Any:
                 "metric": name,
                 "pos": frame["pos"].tolist(),
                 "score": [pickle.dumps(s) for s in scores],
+                "worker": os.getpid(),
+                "task": TaskContext.get().partitionId(),
             }
         )
 
@@ -543,12 +597,10 @@ def _generate_on_spark(
     import pandas as pd
 
     from gates.chain import Answer
-    from gates.engine import CaseResult, mask_text
+    from gates.engine import mask_text
 
-    keys = [engine._generation_key(version, c) for c in cases]
-    cached = engine.cache.get_many("generation", keys)
-    stats.generation_cache_hits = sum(k in cached for k in keys)
-    results = [CaseResult(c, Answer.of(cached[k]) if k in cached else None) for c, k in zip(cases, keys)]
+    # H3-cache: the engine's cache read (masked answers used only when fully judged).
+    results, keys = engine.cached_results(version, cases, stats)
     todo = [i for i, r in enumerate(results) if r.answer is None]
     engine.progress(
         f"generating {len(todo)} answers ({stats.generation_cache_hits} cached) on Spark {master}"
@@ -579,7 +631,7 @@ def _generate_on_spark(
                 T.StructField("error", T.StringType(), True),
             ]
         )
-        parts = max(1, min(len(todo), spark.sparkContext.defaultParallelism * 4))
+        parts = max(1, min(len(todo), parallelism(spark) * TASKS_PER_CORE))
         factory = engine.chain_spec or engine.chain_factory
         answers = (
             spark.createDataFrame(frame, schema=schema_in)
@@ -604,7 +656,7 @@ def _generate_on_spark(
             else:
                 # The message may quote the question it failed on: masked like the question.
                 result.error = mask_text(f"generation failed: {error}", names=True)
-    engine.cache.put_many("generation", {k: a.to_dict() for k, a in fresh.items()})
+    engine.store_answers(fresh)  # as the local run stores them: personal data masked
     stats.generated = len(fresh)
     stats.model_seconds = sum(a.latency_ms for a in fresh.values()) / 1000.0
     return results
@@ -616,20 +668,26 @@ def _score_on_spark(spark: Any, engine: Any, results: list[Any], stats: Any) -> 
     import pandas as pd
 
     from gates.engine import to_score
-    from gates.metrics.base import MetricCase, Score, judgment_key
-    from gates.scoring import SCORE_BATCH
+    from gates.metrics.base import MetricCase, Score, judgment_key_and_reads
+    from gates.scoring import SCORE_BATCH, judgment_entries
 
-    plan: dict[str, tuple[list[tuple[Any, str]], dict[str, Any], list[tuple[Any, MetricCase, str]]]] = {}
-    rows: list[tuple[str, int, int, bytes]] = []
+    Miss = tuple[Any, MetricCase, str, bool]  # result, case, judgment key, whether it reads the answer
+    plan: dict[str, tuple[list[tuple[Any, str]], dict[str, Any], list[Miss]]] = {}
+    rows: list[tuple[str, int, int, int, bytes]] = []
+    groups = 0  # (metric, batch) groups so far: each row's "group" numbers its batch across metrics
     for name, metric in engine.metrics.items():
-        todo = [(r, judgment_key(metric, mc), mc) for r, mc in to_score(name, metric, results)]
-        cached = engine.cache.get_many("judgment", [k for _, k, _ in todo])
-        stats.judgment_cache_hits += sum(k in cached for _, k, _ in todo)
-        misses = [(r, mc, k) for r, k, mc in todo if k not in cached]
+        todo = [(r, *judgment_key_and_reads(metric, mc), mc) for r, mc in to_score(name, metric, results)]
+        cached = engine.cache.get_many("judgment", [k for _, k, _, _ in todo])
+        stats.judgment_cache_hits += sum(k in cached for _, k, _, _ in todo)
+        misses = [(r, mc, k, reads) for r, k, reads, mc in todo if k not in cached]
         engine.progress(f"scoring {name}: {len(misses)} cases ({len(todo) - len(misses)} cached) on Spark")
-        plan[name] = ([(r, k) for r, k, _ in todo], cached, misses)
+        plan[name] = ([(r, k) for r, k, _, _ in todo], cached, misses)
         # The local run's batches: misses in order, SCORE_BATCH at a time.
-        rows.extend((name, i // SCORE_BATCH, i, pickle.dumps(mc)) for i, (_, mc, _) in enumerate(misses))
+        rows.extend(
+            (name, i // SCORE_BATCH, groups + i // SCORE_BATCH, i, pickle.dumps(mc))
+            for i, (_, mc, _, _) in enumerate(misses)
+        )
+        groups += math.ceil(len(misses) / SCORE_BATCH)
 
     scored: dict[tuple[str, int], Score] = {}
     if rows:
@@ -639,6 +697,7 @@ def _score_on_spark(spark: Any, engine: Any, results: list[Any], stats: Any) -> 
             [
                 T.StructField("metric", T.StringType(), False),
                 T.StructField("batch", T.LongType(), False),
+                T.StructField("group", T.LongType(), False),
                 T.StructField("pos", T.LongType(), False),
                 T.StructField("case", T.BinaryType(), False),
             ]
@@ -648,12 +707,15 @@ def _score_on_spark(spark: Any, engine: Any, results: list[Any], stats: Any) -> 
                 T.StructField("metric", T.StringType(), False),
                 T.StructField("pos", T.LongType(), False),
                 T.StructField("score", T.BinaryType(), False),
+                T.StructField("worker", T.LongType(), False),
+                T.StructField("task", T.LongType(), False),
             ]
         )
         judges = {name: gate.judge for name, gate in engine.profile.metrics.items()}
+        frame = pd.DataFrame(rows, columns=["metric", "batch", "group", "pos", "case"])
         out = (
-            spark.createDataFrame(pd.DataFrame(rows, columns=["metric", "batch", "pos", "case"]), schema_in)
-            .groupBy("metric", "batch")
+            spread(spark.createDataFrame(frame, schema_in), "group", groups, spark)
+            .groupBy("group")  # one (metric, batch) each, as the local run's score_batch calls
             .applyInPandas(_score_partition(judges, engine.profile, _engine_root(engine)), schema_out)
             .toPandas()
         )
@@ -661,15 +723,21 @@ def _score_on_spark(spark: Any, engine: Any, results: list[Any], stats: Any) -> 
             (str(m), int(p)): pickle.loads(bytes(s))
             for m, p, s in zip(out["metric"], out["pos"], out["score"])
         }
+        engine.progress(
+            f"scored {len(rows)} case-metrics in {groups} batches: {out['task'].nunique()} tasks "
+            f"on {out['worker'].nunique()} Python worker(s)"
+        )
 
     for name, (todo_keys, cached, misses) in plan.items():
         metric = engine.metrics[name]
         fresh: dict[str, Any] = {}
-        for i, (_, _, key) in enumerate(misses):
-            score = scored.get((name, i)) or Score(
-                name, metric.version, None, "error: no score came back from Spark"
-            )
-            entry = {"value": score.value, "reason": score.reason, "details": score.details}
+        scores = [
+            scored.get((name, i)) or Score(name, metric.version, None, "error: no score came back from Spark")
+            for i in range(len(misses))
+        ]
+        # Cached as the local run caches them: reasons quoting personal data masked.
+        entries = judgment_entries([m[1] for m in misses], scores, [m[3] for m in misses], engine.cache)
+        for (_, _, key, _), score, entry in zip(misses, scores, entries):
             cached[key] = entry
             if score.scored:  # errors are retried next run, never cached
                 fresh[key] = entry

@@ -16,8 +16,9 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,31 +154,122 @@ class TrackedRun:
     uri: str
 
 
-def track_gate_run(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedRun:
+def track_gate_run(
+    root: Path, report: GateReport, report_paths: list[Path], params: dict[str, str] | None = None
+) -> TrackedRun:
     """Log one gate run (params, metrics, artifacts, tags) and tag its chain's model version.
 
     Every file in ``report_paths`` (whatever the reporters wrote: JSON, Markdown, JUnit,
-    HTML...) is logged as an artifact of the run."""
+    HTML...) is logged as an artifact of the run; ``params`` default to :func:`run_params`
+    (:class:`TrackingProcess` computes them in the run's process: its child may not know
+    the metrics a project registered there)."""
     try:
-        return _track(root, report, report_paths)
+        return _track(root, report, report_paths, params)
     except UsageError:
         raise
     except Exception as exc:  # a server that is down, a store that is locked, ...
         raise TrackingError(f"tracking to {tracking_uri(root)} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _track(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedRun:
-    import mlflow
+class TrackingProcess:
+    """Tracks a gate run from a child process that starts MLflow while the gates run.
 
+    ``import mlflow`` and opening the SQLite store cost ~3 CPU seconds here (pandas,
+    sqlalchemy, the schema check), twice what a warm re-run of the ci gates needs. The
+    child started with the run pays that on another core; at the end :meth:`track` hands it
+    the report and waits for the logged run. A child that cannot answer (it died, or gave
+    no reply) leaves the run to be tracked in this process; an error it reports is raised
+    as in :func:`track_gate_run` (``UsageError`` or ``TrackingError``).
+    """
+
+    def __init__(self, root: Path, timeout_s: float = 900.0) -> None:
+        self.root = root
+        self.timeout_s = timeout_s
+        self._process: subprocess.Popen[str] | None = subprocess.Popen(
+            [sys.executable, "-c", "from gates.tracking import _serve_one; _serve_one()", str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+
+    def track(self, report: GateReport, report_paths: list[Path]) -> TrackedRun:
+        """Log ``report`` (as :func:`track_gate_run`) through the child, else here."""
+        params = run_params(self.root, report)  # here, where the project's metrics are known
+        process, self._process = self._process, None
+        reply: dict[str, Any] | None = None
+        if process is not None and process.poll() is None:
+            request = json.dumps(
+                {"report": report.to_json(), "paths": [str(p) for p in report_paths], "params": params}
+            )
+            try:
+                out, _ = process.communicate(request + "\n", timeout=self.timeout_s)
+                lines = [line for line in out.splitlines() if line.startswith('{"ok"')]
+                reply = json.loads(lines[-1]) if lines else None
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                reply = None
+            finally:
+                _stop(process)
+        elif process is not None:
+            _stop(process)
+        if reply is None:
+            return track_gate_run(self.root, report, report_paths, params)
+        if reply["ok"]:
+            return TrackedRun(**reply["run"])
+        raise (UsageError if reply.get("kind") == "usage" else TrackingError)(str(reply.get("error")))
+
+    def close(self) -> None:
+        """Stop the child if the run ended without tracking (a usage error, an interrupt)."""
+        process, self._process = self._process, None
+        if process is not None:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+    with contextlib.suppress(Exception):
+        process.communicate(timeout=10)
+
+
+def _serve_one() -> None:
+    """The child of :class:`TrackingProcess`: start MLflow, then track the one run asked for
+    on stdin (nothing, when stdin closes first) and print the reply as one JSON line."""
+    root = Path(sys.argv[1])
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow  # noqa: F401  (the start-up this process exists to pay early)
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+    if not os.environ.get("MLFLOW_TRACKING_URI") and (root / ".ragate" / "mlflow.db").is_file():
+        with contextlib.suppress(Exception):  # an existing store: open it (read only) now
+            _client(root).get_experiment_by_name(EXPERIMENT)
+    line = sys.stdin.readline()
+    if not line.strip():
+        return
+    request = json.loads(line)
+    try:
+        report = GateReport.from_json(request["report"])
+        run = track_gate_run(root, report, [Path(p) for p in request["paths"]], request["params"])
+        reply: dict[str, Any] = {"ok": True, "run": asdict(run)}
+    except UsageError as exc:
+        reply = {"ok": False, "kind": "usage", "error": str(exc)}
+    except TrackingError as exc:
+        reply = {"ok": False, "kind": "tracking", "error": str(exc)}
+    sys.stdout.write("\n" + json.dumps(reply) + "\n")
+    sys.stdout.flush()
+
+
+def run_params(root: Path, report: GateReport) -> dict[str, str]:
+    """The MLflow params of a gate run: environment, chain version and its parts, git commit,
+    profile and its hash, each dataset's path and SHA-256, each metric's threshold and rules
+    (values cut to MLflow's 500 characters). Reads the profile; imports no MLflow."""
     from gates.profile import load_profile
 
-    client = _client(root)
-    env = report.env
     chain_version = dict(report.chain_version)
-    vid = version_id(chain_version)
     params: dict[str, Any] = {
-        "env": env,
-        "chain_version": vid,
+        "env": report.env,
+        "chain_version": version_id(chain_version),
         "git_commit": _git_commit(root),
         "profile": report.profile,
         "profile_sha256": (report.profile_sha256 or "")[:16],
@@ -196,6 +288,19 @@ def _track(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedR
             params[f"threshold.{name}"] = report.thresholds.get(name)
             for rule, value in gate.rules.active().items():
                 params[f"rule.{name}.{rule}"] = value
+    return {k: str(v)[:500] for k, v in params.items()}
+
+
+def _track(
+    root: Path, report: GateReport, report_paths: list[Path], params: dict[str, str] | None = None
+) -> TrackedRun:
+    import mlflow
+
+    client = _client(root)
+    env = report.env
+    chain_version = dict(report.chain_version)
+    vid = version_id(chain_version)
+    params = run_params(root, report) if params is None else params
     _use_experiment(client, root)
     verdict = "PASS" if report.passed else "FAIL"
     metrics: dict[str, float] = {}
@@ -216,7 +321,7 @@ def _track(root: Path, report: GateReport, report_paths: list[Path]) -> TrackedR
     # The least MLflow work that records the run: tags with the run, params and metrics in
     # one batch, and the reports with cases.json in one artifact upload.
     with mlflow.start_run(run_name=f"gate-{env}-{vid[:8]}", tags=tags) as run:
-        _log_batch(client, run.info.run_id, {k: str(v)[:500] for k, v in params.items()}, metrics)
+        _log_batch(client, run.info.run_id, params, metrics)
         with tempfile.TemporaryDirectory(prefix="ragate-artifacts-") as folder:
             for path in report_paths:
                 shutil.copyfile(path, Path(folder) / path.name)

@@ -111,6 +111,27 @@ def model_file_hash(path: Path) -> str:
     return file_sha256(path, stat.st_size, stat.st_mtime_ns)
 
 
+def batch_threads(cores: int | None = None) -> int:
+    """Threads for llama.cpp's prompt evaluation (``n_threads_batch``) in this process.
+
+    llama-cpp-python's default is every core of the machine, in every process: two
+    pytest-xdist workers (or two Spark Python workers) then run 2 x cores spinning threads
+    on the cores and slow to a crawl (12 RAG prompts under load: 410 s with 2 threads,
+    143 s with 1, identical answers; H1-spark, session 5). So the cores are shared out:
+    divided by ``PYTEST_XDIST_WORKER_COUNT`` under xdist, at most ``OMP_NUM_THREADS``
+    when set (PySpark sets it to ``spark.task.cpus`` for its Python workers); a plain
+    run keeps llama.cpp's default. Always >= 1.
+    """
+    threads = cores or os.cpu_count() or 1
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if workers.isdigit() and int(workers) > 1:
+        threads //= int(workers)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        threads = min(threads, int(omp))
+    return max(1, threads)
+
+
 class LlamaCppGenerator:
     """A GGUF model run in-process by llama-cpp-python (greedy, seeded, serialised)."""
 
@@ -130,6 +151,7 @@ class LlamaCppGenerator:
                 model_path=str(self.path),
                 n_ctx=self._config.n_ctx,
                 n_threads=self._config.n_threads,
+                n_threads_batch=batch_threads(),  # H1-spark: shared out under xdist / Spark
                 seed=self._config.seed,
                 verbose=False,
             )

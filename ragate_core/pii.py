@@ -20,13 +20,15 @@ share one presidio analyzer per process (``rag`` must not import ``gates``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import os
 import re
+import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -390,23 +392,48 @@ def spacy_pipeline() -> Any:
     return analyzer().nlp_engine.nlp["en"]
 
 
+# Imported by presidio (its transformers NLP engine, device detection) and by thinc (spaCy's
+# backend) only inside ``try: ... except ImportError``, for features not used here.
+_OPTIONAL_ML = ("transformers", "torch")
+
+
+@contextlib.contextmanager
+def _without_optional_ml_imports() -> Iterator[None]:
+    """Make ``import transformers``/``import torch`` fail (ImportError) for the duration, when
+    neither is imported yet: importing presidio then costs ~1 CPU-s, not ~8 (H4-speed's
+    measurement). Afterwards both import normally (the embeddings load torch). Findings are
+    identical: the engine used (spaCy + pattern recognizers) needs neither."""
+    if any(name in sys.modules for name in _OPTIONAL_ML):
+        yield
+        return
+    for name in _OPTIONAL_ML:
+        sys.modules[name] = None  # type: ignore[assignment]  # the documented import block
+    try:
+        yield
+    finally:
+        for name in _OPTIONAL_ML:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
 def _build_analyzer() -> AnalyzerEngine:
     # presidio's e-mail check imports tldextract, which reads this at import: empty means
     # "the suffix list shipped in the package", never the network.
     os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
     # presidio logs the words around each finding at DEBUG: the very text being masked.
     logging.getLogger("presidio-analyzer").setLevel(logging.INFO)
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
-    from presidio_analyzer.predefined_recognizers import (
-        CreditCardRecognizer,
-        EmailRecognizer,
-        IbanRecognizer,
-        IpRecognizer,
-        PhoneRecognizer,
-        SpacyRecognizer,
-        UsSsnRecognizer,
-    )
+    with _without_optional_ml_imports():
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        from presidio_analyzer.predefined_recognizers import (
+            CreditCardRecognizer,
+            EmailRecognizer,
+            IbanRecognizer,
+            IpRecognizer,
+            PhoneRecognizer,
+            SpacyRecognizer,
+            UsSsnRecognizer,
+        )
 
     # Only names are wanted from the NER model; places, dates and amounts are not PII alone.
     ner = NerModelConfiguration(
@@ -534,10 +561,49 @@ def _case_normalised(text: str) -> str:
     return _LETTERS.sub(word, text)
 
 
+# Words before a single word that make it a person's name: titles, and the greetings and
+# sign-offs that address someone ("Hi Priya,", "Thanks, Priya").
+_TITLES = frozenset("mr mrs ms miss mx dr prof".split())
+_ADDRESSING = frozenset("hi hello hey dear thanks cheers regards best sincerely greetings bye".split())
+
+
+def _single_names(doc: Any) -> list[tuple[int, int]]:
+    """(start, end) of one-word names the NER model misses or drops (a name is masked only
+    as two to four words otherwise): a capitalised word that is no English word (the MiniLM
+    vocabulary, as for full names) right after a title ("Dr. Okonkwo"), or addressed after a
+    greeting or sign-off and ending its clause ("Thanks, Priya", "Hi Priya, ...", "Thank
+    you, Priya."). An English word is never masked here: "Hi Team," and "Thanks, Support."
+    stay, and an insult dressed as a name ("Mr. Idiot") stays visible to the toxicity rail.
+    Products and brands (``_NOT_NAMES``) are never names."""
+    known = english_words()
+    found = []
+    for token in doc:
+        if (
+            token.i == 0
+            or not _NAME_PART.match(token.text)
+            or token.text.lower() in _NOT_NAMES
+            or token.text.lower() in known
+        ):
+            continue
+        before = doc[token.i - 1]
+        if before.text.lower().rstrip(".") in _TITLES:
+            found.append((token.idx, token.idx + len(token.text)))
+            continue
+        if before.text == "," and token.i >= 2:
+            before = doc[token.i - 2]
+        word = before.text.lower()
+        if word == "you" and before.i >= 1 and doc[before.i - 1].text.lower() == "thank":
+            word = "thanks"
+        if word in _ADDRESSING and (token.i + 1 == len(doc) or doc[token.i + 1].is_punct):
+            found.append((token.idx, token.idx + len(token.text)))
+    return found
+
+
 def _more_names(text: str, artifacts: Any) -> list[tuple[int, int]]:
-    """Full names the NER model misses: capitalised proper-noun runs, and in shouted text
-    the names it finds once the capitals are normalised (offsets are the same)."""
-    found = _proper_noun_names(artifacts.tokens)
+    """Names the NER model misses: capitalised proper-noun runs, single names after a title
+    or a greeting, and in shouted text the names it finds once the capitals are normalised
+    (offsets are the same)."""
+    found = _proper_noun_names(artifacts.tokens) + _single_names(artifacts.tokens)
     if _SHOUTED.search(text):
         normal = _case_normalised(text)
         if len(normal) == len(text) and normal != text:

@@ -161,3 +161,45 @@ def ragate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, env=os.environ.copy()
     )
+
+
+def gate_project(
+    folder: Path, module: str, chain: str, questions: dict[str, str], profile: str, **files: str
+) -> Path:
+    """A team's project in ``folder``: ``chain`` (source defining ``build()``) written as
+    ``<module>.py`` and configured as the chain, the ``questions`` (id -> text) as
+    ``qa.jsonl``, ``profile`` as ``profile.yaml`` and any other ``files`` (name -> text).
+    The cache lives in ``.ragate/cache``; pytest's cache provider and deepeval's plugin are off."""
+    folder.mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(
+        "[tool.ragate]\n"
+        'cache_dir = ".ragate/cache"\n\n'
+        "[tool.ragate.gates]\n"
+        f'chain = "{module}:build"\n\n'
+        "[tool.pytest.ini_options]\n"
+        'addopts = "-p no:cacheprovider -p no:deepeval"\n'
+    )
+    (folder / f"{module}.py").write_text(chain)
+    rows = [{"id": i, "question": q, "ground_truth": "x", "source_ids": ["d"]} for i, q in questions.items()]
+    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "profile.yaml").write_text(profile)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+# A fictional customer's personal data (a test card number, a 555 phone number) and support
+# questions holding it (p1-p4) or not (p5): what ragate must never write raw.
+RAW_PII = {
+    "e-mail": "jane.roe@example.org",
+    "card": "4111 1111 1111 1111",
+    "phone": "+1 415-555-0134",
+    "name": "Jane Roe",
+}
+PII_QUESTIONS = {
+    "p1": f"My e-mail is {RAW_PII['e-mail']}, why did my invoice not arrive?",
+    "p2": f"Why was my card {RAW_PII['card']} charged twice this month?",
+    "p3": f"Please call me back on {RAW_PII['phone']} about my refund.",
+    "p4": f"Hello, my name is {RAW_PII['name']} and I cannot log in to my account.",
+    "p5": "How long do deleted files stay in the trash?",
+}

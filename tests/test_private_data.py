@@ -18,22 +18,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from _fixtures import PII_QUESTIONS as QUESTIONS
+from _fixtures import RAW_PII as RAW
+from _fixtures import gate_project
+
 ROOT = Path(__file__).resolve().parents[1]
 
-# Fictional people and numbers (a test card number, a 555 phone number).
-RAW = {
-    "e-mail": "jane.roe@example.org",
-    "card": "4111 1111 1111 1111",
-    "phone": "+1 415-555-0134",
-    "name": "Jane Roe",
-}
-QUESTIONS = {
-    "p1": f"My e-mail is {RAW['e-mail']}, why did my invoice not arrive?",
-    "p2": f"Why was my card {RAW['card']} charged twice this month?",
-    "p3": f"Please call me back on {RAW['phone']} about my refund.",
-    "p4": f"Hello, my name is {RAW['name']} and I cannot log in to my account.",
-    "p5": "How long do deleted files stay in the trash?",
-}
 
 CHAIN = """
 class SupportChain:
@@ -65,27 +55,10 @@ metrics:
 
 
 def make_project(folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "pyproject.toml").write_text(
-        textwrap.dedent(
-            """
-            [tool.ragate]
-            cache_dir = ".ragate/cache"
-
-            [tool.ragate.gates]
-            chain = "supportchain:build"
-
-            [tool.pytest.ini_options]
-            addopts = "-p no:cacheprovider -p no:deepeval"
-            """
-        )
+    latency_suite = (ROOT / "quality" / "test_latency.py").read_text()
+    return gate_project(
+        folder, "supportchain", CHAIN, QUESTIONS, PROFILE, **{"test_latency.py": latency_suite}
     )
-    (folder / "supportchain.py").write_text(CHAIN)
-    rows = [{"id": i, "question": q, "ground_truth": "x", "source_ids": ["d"]} for i, q in QUESTIONS.items()]
-    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "profile.yaml").write_text(PROFILE)
-    (folder / "test_latency.py").write_text((ROOT / "quality" / "test_latency.py").read_text())
-    return folder
 
 
 def gate(folder: Path) -> subprocess.CompletedProcess[str]:

@@ -13,8 +13,16 @@ import pytest
 
 from benchmarks._common import golden_shaped_rows
 from gates.metrics.base import get_metric
-from gates.scoring import metric_case, score_batches
-from gates.spark import SparkSettings, SparkUnavailable, java_version, score_on_spark, spark_session
+from gates.scoring import SCORE_BATCH, metric_case, score_batches
+from gates.spark import (
+    SparkSettings,
+    SparkUnavailable,
+    java_version,
+    read_input,
+    score_frame,
+    score_on_spark,
+    spark_session,
+)
 from ragate_core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +72,21 @@ def test_spark_scores_equal_the_local_scores(spark, rows, tmp_path) -> None:
                 assert got == pytest.approx(expected.value, abs=1e-9), (name, row["id"])
             assert row["reasons"][name] == expected.reason, (name, row["id"])
     assert unscored == sum(s.value is None for n in METRICS for s in score_batches(get_metric(n), cases))
+
+
+def test_spark_scoring_is_split_over_both_cores(spark, rows) -> None:
+    """Every core scores: the batches go to several tasks and both Python workers of
+    ``local[2]`` (adaptive query execution once coalesced them into one task)."""
+    path, _ = rows
+    df = read_input(spark, str(path)).cache()
+    frame = score_frame(df, ["toxicity"], with_worker=True).toPandas()
+    assert sorted(frame["_seq"]) == list(range(N_CASES))
+    batches = -(-N_CASES // SCORE_BATCH)
+    assert frame["_partition"].nunique() == batches  # one task per batch here (<= 4 per core)
+    assert frame["_worker"].nunique() == 2  # both Python workers scored
+    # A batch is scored whole, by one task, as the local run's score_batch call.
+    assert (frame.groupby(frame["_seq"] // SCORE_BATCH)["_partition"].nunique() == 1).all()
+    df.unpersist()
 
 
 def test_parquet_and_table_round_trip(spark, rows, tmp_path) -> None:

@@ -170,6 +170,7 @@ def test_spark_gate_run_gives_the_local_verdict_and_report(pytester: pytest.Pyte
     out = spark.stdout.str()
     assert spark.ret == local.ret, out
     assert "on Spark local[2]" in out
+    assert "scored 10 case-metrics in 2 batches: 2 tasks on" in out  # one task per batch
     spark_report = project.report("spark")
     assert _comparable(spark_report) == _comparable(local_report)
     # The failed generation is unscored with the local run's reason, not dropped.

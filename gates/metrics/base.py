@@ -34,6 +34,10 @@ class MetricCase:
     sources: tuple[str, ...] = ()  # the chain's retrieved chunks' documents, best first
     prompt_tokens: int | None = None  # as the chain's model reported them; None = unknown
     completion_tokens: int | None = None
+    # The SHA-256 (hex) of the chain's raw answer when ``answer`` holds its masked form (a
+    # generation the cache keeps masked, read back only when all its judgments are cached:
+    # no metric ever scores it); None when ``answer`` is the text the chain gave.
+    answer_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,18 +87,36 @@ def judgment_key(metric: Metric, case: MetricCase) -> str:
 
     The code of the metric's module (and of the shared metric helpers and data, and of
     everything its ``depends_on`` names) is part of the key too, so an edited metric never
-    reads a judgment its old code made.
+    reads a judgment its old code made. The answer enters as its SHA-256, not its text: a
+    generation the cache keeps masked still finds its judgments (``answer_sha256``).
     """
+    return judgment_key_and_reads(metric, case)[0]
+
+
+def answer_sha256(answer: str) -> str:
+    """The SHA-256 (hex) of an answer's UTF-8 text: how judgment keys name the answer."""
+    return hashlib.sha256(answer.encode("utf-8")).hexdigest()
+
+
+def judgment_key_and_reads(metric: Metric, case: MetricCase) -> tuple[str, bool]:
+    """:func:`judgment_key`, and whether the metric reads the answer (its ``reads`` has a
+    top-level value equal to ``case.answer``): only such a judgment's reason can quote it."""
+    inputs = dict(metric.reads(case))
+    digest = None
+    for name, value in inputs.items():
+        if isinstance(value, str) and value == case.answer:
+            digest = digest or {"answer_sha256": case.answer_sha256 or answer_sha256(case.answer)}
+            inputs[name] = digest
     blob = json.dumps(
         {
             "m": metric.name,
             "v": metric.version,
             "code": _code_hash(type(metric).__module__, tuple(getattr(metric, "depends_on", ()) or ())),
-            "in": metric.reads(case),
+            "in": inputs,
         },
         sort_keys=True,
     )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(blob.encode()).hexdigest(), digest is not None
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 
 from gates.reporters import register_reporter, with_unit
-from gates.reporters.markdown import fmt, fmt_interval, rule_words
+from gates.reporters.markdown import fmt, fmt_interval, rule_words, served_line
 from gates.reporters.svg import FAIL_COLOUR, MUTED, histogram_svg, scatter_svg
 from gates.results import GateReport
 
@@ -169,6 +169,9 @@ def html_report(report: GateReport) -> str:
         if report.stopped
         else ""
     )
+    served_text = served_line(report)  # retried / failed calls to a served model, if any
+    served_class = "fail" if (report.stats or {}).get("served_failures") else "muted"
+    served = f"<p class='{served_class}'>{escape(served_text)}</p>" if served_text else ""
     sections = "".join(_metric_section(report, m) for m in report.metrics)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -177,7 +180,8 @@ def html_report(report: GateReport) -> str:
         f"env <code>{escape(report.env)}</code></h1>"
         f"<p>{summary} Profile <code>{escape(report.profile or '-')}</code>, "
         f"created {escape(report.created)}.</p>"
-        f"{stopped}{missing}<p>Chain version: {version or '<span class=muted>not reported</span>'}</p>"
+        f"{stopped}{missing}{served}"
+        f"<p>Chain version: {version or '<span class=muted>not reported</span>'}</p>"
         "<h2>Gates</h2><table><tr><th>gate</th><th>rule</th><th>threshold</th><th>observed</th>"
         "<th>95% CI</th>"
         f"<th>scored</th><th>unscored</th><th>result</th></tr>{gates_rows}</table>"

@@ -24,6 +24,19 @@ def rule_words(rule: str) -> tuple[str, str]:
     return (spec.reads, spec.op) if spec else (rule, "?")
 
 
+def served_line(report: GateReport) -> str:
+    """The served-model calls (:mod:`gates.served`) retried or failed after retrying, as the
+    terminal summary shows them; empty when there were none (or no served model)."""
+    stats = report.stats or {}
+    retried, failed = int(stats.get("served_retries") or 0), int(stats.get("served_failures") or 0)
+    if not retried and not failed:
+        return ""
+    return (
+        f"Served-model calls: {retried} {'retry' if retried == 1 else 'retries'}, "
+        f"{failed} failed after retrying (those cases are unscored)."
+    )
+
+
 def markdown(report: GateReport) -> str:
     gates = list(report.gates)
     failed = report.failing
@@ -44,6 +57,7 @@ def markdown(report: GateReport) -> str:
             else []
         ),
         *([f"The run stopped before a verdict: {report.stopped}"] if report.stopped else []),
+        *([served] if (served := served_line(report)) else []),
         "",
         "| gate | rule | threshold | observed | 95% CI | scored | unscored | result |",
         "|---|---|---:|---:|---|---:|---:|---|",
