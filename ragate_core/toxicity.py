@@ -277,6 +277,8 @@ def _stand_in_spans(doc: Any) -> list[tuple[int, int, str]]:
 def neutralise_names(texts: Sequence[str]) -> list[str]:
     """Each text with the names of people, places and organisations replaced by stand-ins.
 
+    A name already masked (``<PERSON>``, the masker's placeholder: the rails judge masked
+    messages) gets the person stand-in too: "Thanks, <PERSON>" is a sign-off, not abuse.
     Uses the spaCy pipeline of :mod:`ragate_core.pii` (loaded once per process). Text
     outside the names is unchanged.
     """
@@ -284,6 +286,7 @@ def neutralise_names(texts: Sequence[str]) -> list[str]:
         return []
     from ragate_core.pii import spacy_pipeline
 
+    texts = [text.replace("<PERSON>", STAND_INS["PERSON"]) for text in texts]
     nlp = spacy_pipeline()
     out = []
     for text, doc in zip(texts, nlp.pipe(list(texts), disable=["parser", "lemmatizer"])):
