@@ -116,7 +116,9 @@ raise SystemExit(main(sys.argv[1:]))
 def time_to_first_score(metric: str, n: int, pythonpath: str = "") -> dict[str, float]:
     """``ragate score --metrics METRIC`` on ``n`` golden-shaped rows in a fresh process: wall
     seconds from starting the process to the first batch scored (``first_score_seconds``),
-    the process's CPU seconds by then (``first_score_cpu_seconds``), and wall seconds to the end."""
+    the process's CPU seconds by then (``first_score_cpu_seconds``; above the wall seconds when
+    the embedding passes run side by side on two cores), and wall seconds to the end.
+    The rows are written before the clock starts; the clock includes the interpreter's start."""
     with tempfile.TemporaryDirectory(prefix="ragate-first-") as tmp:
         source = Path(tmp) / "in.jsonl"
         source.write_text("".join(json.dumps(r) + "\n" for r in golden_shaped_rows(n)))

@@ -26,6 +26,12 @@ cannot run here). The LLM-judge tier's per-case time is quoted from ``results/ll
 
     python benchmarks/bench_metrics.py [--cases 1000] [--small 100] [--repeats 3]
 
+``--first-score-only`` measures just the time to the first score (and the import floors
+under it: the interpreter, torch) and writes ``results/first_score.json``; about 1-2 minutes
+on a quiet 2-core machine with ``--repeats 3``:
+
+    python benchmarks/bench_metrics.py --first-score-only [--repeats 3] [--metrics faithfulness,...]
+
 Run time on a quiet 2-core machine: about 10-12 minutes with the defaults (per metric and
 repeat: two workers, one naive worker, one ``ragate score`` process).
 """
@@ -266,6 +272,42 @@ def import_floors(repeats: int) -> dict[str, Any]:
     return {name: _summary(values) for name, values in out.items()}
 
 
+FIRST_SCORE_FLOORS = {
+    "python": "pass",
+    "torch": "import torch",
+    "ragate score imports, no model": "import gates.cli, gates.scoring, gates.metrics.faithfulness",
+}
+
+
+def first_score_only(metrics: list[str], small: int, repeats: int) -> dict[str, Any]:
+    """Time to the first score of ``ragate score`` for each metric (fresh processes, in turn,
+    so load hits each alike), and the import floors under it."""
+    runs: dict[str, dict[str, list[float]]] = {name: {} for name in metrics}
+    floors: dict[str, list[float]] = {name: [] for name in FIRST_SCORE_FLOORS}
+    loads: list[float] = []
+    for _ in range(repeats):
+        for name in metrics:
+            loads.append(os.getloadavg()[0])
+            for key, value in time_to_first_score(name, small).items():
+                runs[name].setdefault(key, []).append(value)
+        for label, code in FIRST_SCORE_FLOORS.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+            floors[label].append(time.perf_counter() - start)
+    return {
+        "what": "wall seconds from starting `ragate score --metrics METRIC` on --small golden-shaped "
+        "rows to its first batch (gates.scoring.SCORE_BATCH cases) scored "
+        "(benchmarks/_common.py time_to_first_score), and that process's CPU seconds by then",
+        "small": small,
+        "repeats": repeats,
+        "load_average_1min_at_each_run": [round(v, 2) for v in loads],
+        "metrics": {
+            name: {key: _summary(values) for key, values in found.items()} for name, found in runs.items()
+        },
+        "import_seconds_fresh_process": {label: _summary(values) for label, values in floors.items()},
+    }
+
+
 def _appender(runs: dict[str, list[float]]) -> Any:
     def add(key: str, value: float) -> None:
         runs.setdefault(key, []).append(value)
@@ -326,7 +368,21 @@ def main() -> None:
         help="only compare ragate's torch MiniLM with this ONNX MiniLM (vectors, start-up): "
         "writes results/onnx_minilm.json",
     )
+    parser.add_argument(
+        "--first-score-only",
+        action="store_true",
+        help="only the time to the first score of `ragate score` per metric (and the torch import "
+        "floor): writes results/first_score.json",
+    )
     args = parser.parse_args()
+    if args.first_score_only:
+        load_before = os.getloadavg()
+        names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+        result = first_score_only(names, args.small, args.repeats)
+        result["load_average_before"] = [round(v, 2) for v in load_before]
+        result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+        write_result("first_score" if args.name == "metrics" else args.name, result)
+        return
     if args.encoder:
         kind, model, n, out = args.encoder
         print(json.dumps(_encoder_worker(kind, model, int(n), out)))

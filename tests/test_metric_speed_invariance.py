@@ -86,3 +86,30 @@ def test_vectors_match_sentence_transformers() -> None:
     reference = np.stack([model.encode([t], normalize_embeddings=True)[0] for t in texts])
     default_encoder().clear_cache()
     assert np.abs(default_encoder().encode(texts) - reference).max() < 1e-6
+
+
+def test_passes_side_by_side_give_the_same_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forward passes run on several threads at once (one torch thread each): the number of
+    threads changes the speed only, never a bit of a vector."""
+    texts = [row.case().answer for row in read_jsonl(CALIBRATION / "relevancy.jsonl", CalibrationRow)][:120]
+    encoder = default_encoder()
+    vectors = {}
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("RAGATE_EMBED_THREADS", threads)
+        encoder.clear_cache()
+        vectors[threads] = encoder.encode(texts)
+    assert np.array_equal(vectors["1"], vectors["2"]) and np.array_equal(vectors["1"], vectors["3"])
+
+
+def test_pass_threads_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragate_core.embeddings import pass_threads
+
+    monkeypatch.delenv("RAGATE_EMBED_THREADS", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    assert pass_threads(2) == 2
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    assert pass_threads(2) == 1 and pass_threads(8) == 4
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    assert pass_threads(2) == 1
+    monkeypatch.setenv("RAGATE_EMBED_THREADS", "3")
+    assert pass_threads(2) == 3
