@@ -172,6 +172,16 @@ UNFAITHFUL = {
         "The Team plan costs $12 per user per month.",
         "The Team plan costs $15 per user per month.",
     ),
+    "changed currency": (
+        "How much does the Team plan cost?",
+        "The Team plan costs $12 per user per month.",
+        "The Team plan costs €12 per user per month.",
+    ),
+    "changed unit": (
+        "How much storage comes with the Team plan?",
+        "The Team plan includes 50 GB of storage per workspace.",
+        "The Team plan includes 50 MB of storage per workspace.",
+    ),
     "swapped entity": (
         "Who can export data?",
         "Data exports are available to owners on the Business plan.",

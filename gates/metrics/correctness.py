@@ -22,7 +22,10 @@ answer and reference:
   ("Monday to Friday" = "weekdays") are day sets; clock times keep am/pm; an amount keeps
   its currency ("$15" is not "15 €") and a measure its unit ("23 pounds" is not "23 kg",
   "367 days" is not "366 days"; "a month" is "30 days" only across units), see
-  :mod:`gates.metrics.quantities`;
+  :mod:`gates.metrics.quantities`; a number the answer states with the opposite bound
+  ("below 45 knots" for "exceeds 45 knots", "after" for "before", "under 16" for "16 and
+  over") counts as missed and replaced; clock times said in English words ("twenty to
+  seven in the morning", "half past eight", "a quarter to midnight") are clock times;
 - names: the reference's names the answer states, and other names the answer brings in
   (a capital inside a sentence is read as a name only in languages that do not
   capitalise common nouns; mixed case or digits, "PostgreSQL", "S3", count everywhere);
@@ -315,6 +318,53 @@ _CLOCK = re.compile(
     r"(?<![\d.:])(?P<h>\d{1,2})[:h](?P<m>\d{2})(?![\d:])",
     re.I,
 )
+# Clock times in English words: "twenty to seven in the morning" (06:40), "half past
+# eight" (08:30), "a quarter to midnight" (23:45), "six in the evening" (18:00), "noon".
+_HOUR_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+_CLOCK_WORDS = re.compile(
+    rf"\b(?:(?P<min>(?:a\s+)?quarter|half|(?:twenty|ten|five)(?:[\s-]+five)?|\d{{1,2}})(?:\s+minutes?)?"
+    rf"\s+(?P<rel>past|after|to|before)\s+)?"
+    rf"(?P<hour>{_HOUR_WORDS}|\d{{1,2}}|noon|midday|midnight)(?P<oclock>\s+o['’]clock)?"
+    rf"(?:\s+(?:(?:in|at)\s+(?:the\s+)?)?(?P<part>morning|afternoon|evening|night|tonight))?\b",
+    re.IGNORECASE,
+)
+_DAY_PARTS = {"morning": 0, "afternoon": 12, "evening": 12, "night": 12, "tonight": 12}
+
+
+def _clock_words(match: re.Match[str]) -> str | None:
+    """ "HH:MM" for a clock time said in words (see :data:`_CLOCK_WORDS`), None when the
+    words are no clock time (a bare "seven")."""
+    hour_word = match["hour"].lower()
+    if not (match["rel"] or match["oclock"] or match["part"] or hour_word in ("noon", "midday", "midnight")):
+        return None
+    if not (match["oclock"] or match["part"] or hour_word in ("noon", "midday", "midnight")):
+        # "5 to 10 minutes", "ten to five people": a range unless a clock word or "at"
+        # ("by", "until", ...) before it says it is a time
+        lead = match.string[max(0, match.start() - 12) : match.start()].lower()
+        digits = match["hour"].isdigit() or (match["min"] or "").isdigit()
+        if digits or not re.search(r"(?:^|\b(?:at|by|until|till|from|around|about|before|after))\s*$", lead):
+            return None
+    named = {"noon": 12, "midday": 12, "midnight": 0}
+    hour = named.get(hour_word)
+    if hour is None:
+        hour = int(hour_word) if hour_word.isdigit() else int(_word_value(hour_word) or 0)
+        if not 1 <= hour <= 12:
+            return None
+        if match["part"]:
+            part = match["part"].lower()
+            if part == "night" and hour < 5:
+                hour %= 12  # "two at night"
+            else:
+                hour = hour % 12 + _DAY_PARTS[part]
+    minutes = 0
+    if match["min"]:
+        raw = re.sub(r"^a\s+", "", match["min"].lower())
+        minutes = 15 if raw == "quarter" else 30 if raw == "half" else int(_word_value(raw) or raw)
+        if match["rel"].lower() in ("to", "before"):
+            hour, minutes = (hour - 1) % 24, 60 - minutes
+    return f"{hour}:{minutes:02d}"
+
+
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _DIGITS = re.compile(rf"(?<![{_LATIN}\d.,])(?:{_NUMERAL})")
 _WORDS_ALONE = re.compile(rf"(?<![{_LATIN}])(?:{_WORD_SEQUENCE})(?![{_LATIN}])", re.IGNORECASE)
@@ -494,6 +544,11 @@ def quantities(text: str) -> Quantities:
     for match in _DATE.finditer(text):
         numbers.add(match.group(0))
     text = _DATE.sub(" ", text)
+    for match in _CLOCK_WORDS.finditer(text):
+        said = _clock_words(match)
+        if said is not None:
+            numbers.add(said)
+            text = _blank(text, match.start(), match.end())
     for match in _CLOCK.finditer(text):
         if match["h"] is not None:
             hour, minute = int(match["h"]), match["m"]
@@ -699,7 +754,12 @@ def features(
     stated = [(n, m) for n, m in a.items() if n not in q.numbers]
     missed = [n for n, m in wanted if not a.states(n, m, r.unit(m) if m else None)]
     extra = [n for n, m in stated if not r.states(n, m, a.unit(m) if m else None)]
-    number_missed = len(missed) / len(wanted) if wanted else 0.0
+    flipped = _opposite_bounds(answer, reference)
+    missed += [f"bound:{v:g}" for v in flipped]
+    extra += [f"bound:{v:g}" for v in flipped]
+    if flipped and not wanted:
+        wanted = [(f"bound:{v:g}", None) for v in flipped]
+    number_missed = min(1.0, len(missed) / len(wanted)) if wanted else 0.0
 
     q_names, a_names, r_names = names(question), names(answer, question), names(reference, question)
     a_terms, r_terms = content_terms(answer, question), content_terms(reference, question)
@@ -738,11 +798,30 @@ def features(
     }
 
 
+def _opposite_bounds(answer: str, reference: str) -> list[float]:
+    """The reference's numbers the answer states with the opposite bound: "below 45
+    knots" for "exceeds 45 knots", "after" for "24 hours before", "under 16" for "16 and
+    over" (:func:`gates.metrics.quantities.quantities`)."""
+    said = qty.quantities(answer)
+    out = []
+    for r in qty.quantities(reference):
+        if not r.bounds:
+            continue
+        same = [
+            a
+            for a in said
+            if math.isclose(a.value, r.value) and (a.unit == r.unit or not (a.unit and r.unit))
+        ]
+        if same and all(qty.opposed(r.bounds, a.bounds) for a in same):
+            out.append(r.value)
+    return out
+
+
 class AnswerCorrectness:
     """Whether the answer agrees with the case's ground truth (higher is better)."""
 
     name = "answer_correctness"
-    version = "1.2"
+    version = "1.3"
     direction = "higher_is_better"
 
     def __init__(self, model_path: Path = MODEL_FILE) -> None:

@@ -14,9 +14,14 @@ claims a 60-day window. Each case then yields a handful of signals:
   (split into English and other languages: the model is English-centric);
 - ``unsupported_number`` / ``unsupported_name``: a number (any language) or a name
   (capitalised words only in English; mixed-case or digit-bearing words everywhere) that
-  the contexts never state;
+  the contexts never state, or a number they state only in another unit or currency ("62
+  dollars" where they say 62 euros, "24 minutes" for 24 hours; :func:`qty.quantities`);
 - ``misbound_value``: a number (or the name a short answer gives) that the contexts state
-  only about another subject ("Free plan 60 requests" when the claim is about the Pro plan);
+  only about another subject ("Free plan 60 requests" when the claim is about the Pro plan),
+  with the opposite bound ("below 45 knots" where they say "exceeds", "after" for "before",
+  "at most" for "at least"), or that the context unit saying most of what the claim says
+  gives as another value of the same kind ("under 12 travel free" where "under 4 travel
+  free" and "under 12 pay 7 euros"); "under-12s" and "4-year-olds" are read as numbers;
 - ``name_astray``: a name the contexts use, but not in the unit that best supports the claim;
 - ``polarity_mismatch`` / ``antonym``: the claim and its best context unit disagree in
   negation, or use opposite words (English list); ``polarity_elsewhere``: the share of the
@@ -53,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from gates.metrics import quantities as qty
 from gates.metrics import text as tx
 from gates.metrics.base import MetricCase, Score, register, score_each
 
@@ -235,9 +241,10 @@ def _plan(case: MetricCase) -> _Plan:
         lang = tx.language(" ".join(case.contexts))
     # Numbers written as words are compared as digits: "zehn Werktage" against "drei bis
     # fünf Werktage" is a changed number like "10" against "3 to 5".
-    question = tx.with_digits(case.question, lang)
-    answer = tx.with_digits(case.answer, lang)
-    contexts = [tx.with_digits(c, lang) for c in case.contexts]
+    # "under-12s" and "4-year-olds" are read as the numbers they hold (qty.hyphen_forms).
+    question = qty.hyphen_forms(tx.with_digits(case.question, lang))
+    answer = qty.hyphen_forms(tx.with_digits(case.answer, lang))
+    contexts = [qty.hyphen_forms(tx.with_digits(c, lang)) for c in case.contexts]
     polarity, body = tx.strip_yes_no(answer, lang)
     polar = tx.polar_question(question, lang)
     if not polar:
@@ -372,6 +379,90 @@ def _parallel(
     units = {s[1] for s in own_sigs if s[1]}
     shared = (other.keys & seg.keys) - set(other.numbers) - set(seg.numbers)
     return bool(others) and (any(sig in own_sigs or sig[1] in units for sig in others) or len(shared) >= 2)
+
+
+@lru_cache(maxsize=65536)
+def _quantities(text: str) -> tuple[qty.Quantity, ...]:
+    return tuple(qty.quantities(text))
+
+
+@cache
+def _bound_keys(lang: str) -> frozenset[str]:
+    return frozenset(tx.keys(" ".join(qty.BOUND_WORDS), lang))
+
+
+def _said(q: qty.Quantity, text: str) -> str:
+    return repr(qty.hyphen_forms(text)[q.start : q.end].strip())
+
+
+def _quantity_problems(claim: _Claim, plan: _Plan) -> tuple[list[str], list[str]]:
+    """(wrong unit, wrong binding) problems of the claim's quantities that the contexts state.
+
+    A number is the quantity it measures: "62 dollars" is unsupported where the contexts
+    give 62 only in euros, "24 minutes" where they give 24 hours (a quantity the contexts
+    state in another unit of the same size counts as stated: "2 h" for "120 minutes").
+    A bound must agree: "below 45 knots" where the contexts give 45 knots only as a lower
+    bound ("exceeds", "over", "at least"), "after" where they say "before". And the number
+    must be the one the contexts bind to what the claim says: among the context units that
+    state a quantity of the same kind (same unit and bounds: "under 4", "under 12"), the one
+    sharing most of the claim's words must state the claim's value ("Children under 12
+    travel free" where "Children under 4 travel free" and "under 12 pay 7 euros").
+    """
+    wrong_unit: list[str] = []
+    wrong_binding: list[str] = []
+    stated = [(u, k, _quantities(u)) for u, k in zip(plan.units, plan.unit_keys)]
+    every = [q for _, _, qs in stated for q in qs]
+    # The claim's words but its numbers and bound words: what the quantity is about.
+    words = {k for k in claim.keys if not k[:1].isdigit()} - _bound_keys(plan.lang)
+    for q in _quantities(claim.text):
+        same_value = [c for c in every if math.isclose(c.value, q.value)]
+        if not same_value:
+            continue  # a number the contexts never state: unsupported_number says so
+        if q.unit:
+            # Currencies do not convert; other units do ("2 h" states "120 minutes").
+            same_measure = [
+                c
+                for c in every
+                if c.unit == q.unit
+                or (
+                    q.dimension != "money"
+                    and c.dimension == q.dimension
+                    and math.isclose(c.base, q.base, rel_tol=0.015)
+                )
+            ]
+            if not same_measure and all(c.unit for c in same_value):
+                units = sorted({c.unit for c in same_value})
+                wrong_unit.append(
+                    f"{_said(q, claim.text)} is not in the contexts, which give {q.value:g} "
+                    f"only as {', '.join(units)}"
+                )
+                continue
+        comparable = [c for c in same_value if not (c.unit and q.unit) or c.unit == q.unit]
+        if comparable and all(qty.opposed(q.bounds, c.bounds) for c in comparable):
+            wrong_binding.append(f"{_said(q, claim.text)}: the contexts bound {q.value:g} the other way")
+            continue
+        if not (q.unit or q.bounds) or not words:
+            continue
+        own = other = 0
+        other_unit = ""
+        for unit, keys_, qs in stated:
+            share = len(words & keys_)
+            kind = [c for c in qs if c.unit == q.unit]
+            if any(
+                math.isclose(c.value, q.value) and not qty.opposed(c.bounds, q.bounds)
+                for c in same_value
+                if c in qs
+            ):
+                own = max(own, share)
+            elif share > other and any(
+                not math.isclose(c.value, q.value) or qty.opposed(c.bounds, q.bounds) for c in kind
+            ):
+                other, other_unit = share, unit
+        if other > own:
+            wrong_binding.append(
+                f"{_said(q, claim.text)} is stated for something else ({other_unit[:80]!r} says it)"
+            )
+    return wrong_unit, wrong_binding
 
 
 def _misbound(value: str, claim: _Claim, plan: _Plan) -> _Segment | None:
@@ -670,6 +761,14 @@ def _evidence(plan: _Plan, vectors: np.ndarray, index: dict[str, int]) -> Eviden
                 else:
                     misbound = 1.0
                     problems.append(f"number stated for something else: {number} ({seg.text[:80]!r})")
+        if not denied:
+            wrong_unit, wrong_binding = _quantity_problems(claim, plan)
+            if wrong_unit:
+                unsupported_number = 1.0
+                problems.extend(wrong_unit)
+            if wrong_binding:
+                misbound = 1.0
+                problems.extend(wrong_binding)
         foreign = {n for n in claim.names if n not in ctx_keys}
         if foreign:
             if denied:
@@ -897,7 +996,7 @@ class Faithfulness:
     better)."""
 
     name = "faithfulness"
-    version = "3.0"
+    version = "3.1"
     direction = "higher_is_better"
     default_threshold = 0.5
 

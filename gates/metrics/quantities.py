@@ -326,7 +326,7 @@ def money(text: str) -> list[Amount]:
 # unit word -> (dimension, size in the dimension's base unit); merged into the metric's table.
 EXTRA_UNITS: dict[str, tuple[str, float]] = {}
 for _dimension, _size, _unit_words in (
-    ("percent", 1, "% percent per cent prozent pourcent pour-cent por-ciento porciento"),
+    ("percent", 1, "% percent per-cent prozent pourcent pour-cent por-ciento porciento"),
     ("length", 1e-3, "mm millimetre millimetres millimeter millimeters"),
     ("length", 1e-2, "cm centimetre centimetres centimeter centimeters"),
     ("length", 1, "metre metres meter meters mètre mètres metros"),
@@ -341,6 +341,7 @@ for _dimension, _size, _unit_words in (
 ):
     for _w in _unit_words.split():
         EXTRA_UNITS[_w] = (_dimension, float(_size))
+EXTRA_UNITS["per cent"] = ("percent", 1.0)  # two words: "per" or "cent" alone is no unit
 
 _TEMPERATURE = re.compile(
     r"(?<![\w.,])(?P<n>-?\d+(?:[.,]\d+)?)\s*(?:°|º|degrees?|grad|degrés?|grados?)?\s*"
@@ -371,3 +372,193 @@ def temperatures(text: str) -> list[Temperature]:
             kelvin = value
         out.append(Temperature(round(kelvin, 1), m.start(), m.end()))
     return out
+
+
+# --- quantities: a number with its unit and its bound ----------------------------------------
+
+# Speeds and data rates (base units: km/h and Mbit/s); merged into the unit tables too.
+for _dimension, _size, _unit_words in (
+    ("speed", 1, "km/h kmh kph"),
+    ("speed", 1.609344, "mph"),
+    ("speed", 1.852, "knot knots kn kt kts"),
+    ("rate", 1, "mbps mbit/s"),
+    ("rate", 1e3, "gbps gbit/s"),
+    ("rate", 1e-3, "kbps kbit/s"),
+):
+    for _w in _unit_words.split():
+        EXTRA_UNITS[_w] = (_dimension, float(_size))
+
+# unit word -> (dimension, size in the dimension's base unit), for :func:`quantities`.
+UNITS: dict[str, tuple[str, float]] = {}
+for _dimension, _size, _unit_words in (
+    ("time", 1, "second seconds sec secs sekunde sekunden seconde secondes segundo segundos"),
+    ("time", 60, "minute minutes min mins minuten minuto minutos"),
+    ("time", 3600, "hour hours hr hrs h stunde stunden heure heures hora horas"),
+    ("time", 86400, "day days tag tage tagen jour jours día días dia dias"),
+    ("time", 604800, "week weeks woche wochen semaine semaines semana semanas"),
+    ("time", 2629800, "month months monat monate monaten mois mes meses"),
+    ("time", 31557600, "year years jahr jahre jahren année années año años"),
+    ("bytes", 1e3, "kb kilobyte kilobytes"),
+    ("bytes", 1e6, "mb megabyte megabytes"),
+    ("bytes", 1e9, "gb gigabyte gigabytes"),
+    ("bytes", 1e12, "tb terabyte terabytes"),
+    ("mass", 1e-6, "mg milligram milligrams"),
+    ("mass", 1e-3, "g"),
+):
+    for _w in _unit_words.split():
+        UNITS[_w] = (_dimension, float(_size))
+UNITS.update(EXTRA_UNITS)
+_UNIT_WORD = "|".join(sorted((re.escape(w) for w in UNITS), key=len, reverse=True))
+# A number, then its unit (one qualifier word may come between: "5 business days"); a
+# number glued to letters or a version ("S3", "2.1.3") is no quantity.
+_MEASURE = re.compile(
+    rf"(?<![A-Za-z\d.,])(?<![A-Za-z]-)(?P<n>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d.,]\d)"
+    rf"(?:\s?-?\s?(?:(?P<q>[a-z]+)\s+)?(?P<u>{_UNIT_WORD})(?![A-Za-z\d])|s\b)?",
+    re.IGNORECASE,
+)
+# Bounds: the words that put a number below or above a limit, or a time before or after.
+_BOUND_WORDS = {
+    "max": "under below beneath less-than fewer-than lower-than smaller-than shorter-than younger-than "
+    "at-most up-to no-more-than not-more-than maximum max within no-later-than",
+    "min": "over above more-than greater-than higher-than longer-than older-than at-least exceeds "
+    "exceed exceeding exceeded minimum min no-less-than not-less-than no-earlier-than",
+}
+_BOUND_BEFORE = re.compile(
+    r"(?:^|(?<=[^\w-]))(?P<w>"
+    + "|".join(
+        sorted(
+            (w.replace("-", r"\s+") for ws in _BOUND_WORDS.values() for w in ws.split()),
+            key=len,
+            reverse=True,
+        )
+    )
+    + r")[\s-]*(?:[$€£¥]\s?)?$",
+    re.IGNORECASE,
+)
+_BOUND_OF = {
+    re.sub(r"\s+", " ", w.replace("-", " ")): k for k, ws in _BOUND_WORDS.items() for w in ws.split()
+}
+_BOUND_AFTER = re.compile(
+    r"^\s*(?:(?P<max>or (?:less|fewer|under|below|younger|lower)|and (?:under|below|younger))|"
+    r"(?P<min>or (?:more|over|above|older|higher)|and (?:over|above|older|up)|\+)|"
+    r"(?P<before>before|earlier than|prior to|ahead of)|(?P<after>after|later than|from now))\b",
+    re.IGNORECASE,
+)
+BOUND_WORDS = frozenset(w for ws in _BOUND_WORDS.values() for w in ws.replace("-", " ").split()) | frozenset(
+    "before after earlier later prior ahead".split()
+)
+"""The words that set a quantity's bound (the metric compares them, not as content)."""
+_NEGATED_BOUND = re.compile(r"(?:\b(?:not|never|cannot)|n't)\s+\w*\s*$", re.IGNORECASE)
+_NOT_QUALIFIERS = frozenset(
+    "a an the per in of each every and or to for at by on are is was were not no".split()
+)
+OPPOSITE_BOUNDS = {"max": "min", "min": "max", "before": "after", "after": "before"}
+
+
+_BOUND_AXES = (frozenset({"min", "max"}), frozenset({"before", "after"}))
+
+
+def opposed(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two sets of bounds disagree on an axis both state: size ("over" against
+    "under") or time ("up to 24 hours before" against "up to 24 hours after"). A bound
+    only one side states is no disagreement ("within 24 hours" agrees with "up to 24 hours
+    before")."""
+    return any((a & axis) and (b & axis) and not (a & b & axis) for axis in _BOUND_AXES)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with its ``unit`` (``"money:EUR"``, ``"time:3600"`` for hours; ``""`` for a
+    bare number), its ``base`` value (the number in the dimension's base unit: 2 hours is
+    7200 seconds; the number itself when bare or money) and its ``bounds`` ("max" for
+    "under 12"/"up to 12"/"12 or less", "min" for "over"/"at least"/"exceeds"/"and over",
+    "before"/"after" for "6 hours before"); ``start``/``end`` locate it in the text."""
+
+    value: float
+    unit: str
+    base: float
+    bounds: frozenset[str]
+    start: int
+    end: int
+
+    @property
+    def dimension(self) -> str:
+        return self.unit.split(":", 1)[0]
+
+
+def hyphen_forms(text: str) -> str:
+    """``text`` with numbers freed from the words hyphens glue them to, so they read as
+    quantities: "under-12s" -> "under 12", "over-65s" -> "over 65", "4-year-olds" -> "4
+    year-olds", "a 24-hour window" -> "a 24 hour window". Identifiers ("AES-256", "S3",
+    "X-42") and decades ("the 1990s") keep their form."""
+    text = re.sub(
+        r"(?i)\b(under|over|below|above)-(\d{1,3})s?\b",
+        lambda m: f"{m.group(1)} {m.group(2)}",
+        text,
+    )
+    text = re.sub(r"(?<![\w.,-])(\d{1,3})s\b", r"\1", text)  # "12s" (plural of a number)
+    return re.sub(r"(?<![\w.,-])(\d+(?:\.\d+)?)-(?=[a-z])", r"\1 ", text)
+
+
+def quantities(text: str) -> list[Quantity]:
+    """The quantities of ``text`` in order: amounts of money (:func:`money`), measures
+    with a unit of :data:`UNITS`, and bare numbers (unit ``""``), each with its bounds.
+    Clock times and dates are not quantities (their digits are left out)."""
+    text = hyphen_forms(unicodedata.normalize("NFKC", text))
+    found: list[Quantity] = []
+    taken: list[tuple[int, int]] = []
+    for mention in calendar(text):
+        taken.append((mention.start, mention.end))
+    for m in re.finditer(r"\d{1,2}[:h]\d{2}\b|\d{1,2}\s?[ap]\.?m\b", text, re.IGNORECASE):
+        taken.append((m.start(), m.end()))
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e in taken)
+
+    def bounds(start: int, end: int) -> frozenset[str]:
+        out = set()
+        window = text[max(0, start - 24) : start]
+        before = _BOUND_BEFORE.search(window)
+        if before:
+            bound = _BOUND_OF[re.sub(r"\s+", " ", before["w"].lower())]
+            # "do not take more than 3" bounds from above, as "no more than 3" does.
+            lead = text[max(0, start - 24 - 30) : max(0, start - 24) + before.start()]
+            if bound in ("min", "max") and _NEGATED_BOUND.search(lead):
+                bound = OPPOSITE_BOUNDS[bound]
+            out.add(bound)
+        after = _BOUND_AFTER.match(text[end : end + 24])
+        if after:
+            out.add(next(k for k, v in after.groupdict().items() if v))
+        return frozenset(out)
+
+    for amount in money(text):
+        if free(amount.start, amount.end):
+            unit = f"money:{amount.currency}"
+            found.append(
+                Quantity(
+                    amount.value,
+                    unit,
+                    amount.value,
+                    bounds(amount.start, amount.end),
+                    amount.start,
+                    amount.end,
+                )
+            )
+            taken.append((amount.start, amount.end))
+    for m in _MEASURE.finditer(text):
+        if not free(m.start("n"), m.end("n")):
+            continue
+        value = float(m["n"].replace(",", ""))
+        unit, base, end = "", value, m.end()
+        word, qualifier = (m["u"] or "").lower(), (m["q"] or "").lower()
+        if qualifier in _NOT_QUALIFIERS:
+            word, qualifier = "", ""  # "3 a day" is three per day, not three days
+        elif qualifier in UNITS:
+            word, qualifier = qualifier, ""  # "100 MB per hour": the unit is the first word
+        if word and not (qualifier and word in ("g", "h", "min", "kn", "kt", "mes", "mb")):
+            dimension, size = UNITS[word]
+            unit, base = f"{dimension}:{size:g}", value * size
+        else:
+            end = m.end("n")  # a bare number ("5 big h": short units only right after it)
+        found.append(Quantity(value, unit, base, bounds(m.start(), end), m.start(), end))
+    return sorted(found, key=lambda q: q.start)
