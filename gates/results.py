@@ -10,7 +10,7 @@ pytest item all call it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -215,7 +215,9 @@ class GateReport:
         return {c.id: c.scores[metric] for c in self.cases if metric in c.scores}
 
     def failing_cases(self) -> list[tuple[CaseRecord, str, float | None, str]]:
-        """(case, metric, value, reason) for every case failing or unscored on a gated metric."""
+        """(case, metric, value, reason) for every case failing or unscored on a gated metric,
+        metric by metric (in the report's order), worst first: unscored cases, then the
+        farthest from passing (lowest for a higher-is-better metric, highest otherwise)."""
         rows = []
         for case in self.cases:
             for metric, value in case.scores.items():
@@ -223,9 +225,25 @@ class GateReport:
                     continue
                 if value is None or not self.case_passes(metric, value):
                     rows.append((case, metric, value, case.reasons.get(metric, "")))
-        return rows
+        order = {m: i for i, m in enumerate(self.thresholds)}
+
+        def worst_first(row: tuple[CaseRecord, str, float | None, str]) -> tuple[int, int, float]:
+            _, metric, value, _ = row
+            if value is None:
+                return (order[metric], 0, 0.0)
+            return (order[metric], 1, value if self.higher_is_better(metric) else -value)
+
+        return sorted(rows, key=worst_first)
 
     def to_dict(self) -> dict[str, Any]:
+        return {
+            **self._head(),
+            "gates": [g.to_dict() for g in self.gates],
+            "cases": [c.to_dict() for c in self.cases],
+        }
+
+    def _head(self) -> dict[str, Any]:
+        """Every field of :meth:`to_dict` before ``gates`` and ``cases``, in its order."""
         return {
             "schema": SCHEMA_VERSION,
             "env": self.env,
@@ -241,8 +259,6 @@ class GateReport:
             "flaky": {k: list(v) for k, v in self.flaky.items()},
             "champion": self.champion.to_dict() if self.champion else None,
             "stopped": self.stopped,
-            "gates": [g.to_dict() for g in self.gates],
-            "cases": [c.to_dict() for c in self.cases],
         }
 
     @classmethod
@@ -276,7 +292,27 @@ class GateReport:
         return report
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return "".join(self.iter_json())
+
+    def iter_json(self) -> Iterator[str]:
+        """:meth:`to_json`'s text in pieces, one per case: ``gate-report.json`` is written
+        from it without the whole text (or every case's dict) in memory at once.
+
+        The text is exactly ``json.dumps(self.to_dict(), indent=2, ensure_ascii=False)``
+        plus a newline: each case is dumped on its own and indented to its depth (JSON
+        escapes every newline inside a string, so each newline of a dump is structure)."""
+        head = self._head()
+        head["gates"] = [g.to_dict() for g in self.gates]
+        text = json.dumps(head, indent=2, ensure_ascii=False)
+        yield text[: -len("\n}")] + ',\n  "cases": '
+        if not self.cases:
+            yield "[]\n}\n"
+            return
+        separator = "[\n    "
+        for case in self.cases:
+            yield separator + json.dumps(case.to_dict(), indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            separator = ",\n    "
+        yield "\n  ]\n}\n"
 
     @classmethod
     def from_json(cls, text: str) -> GateReport:

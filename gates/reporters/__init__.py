@@ -2,8 +2,9 @@
 
 A reporter has a ``name`` (how a profile or ``--gate-reports`` selects it), a
 ``filename`` (``None`` for the terminal, which the pytest plugin prints) and
-``render(report) -> str``. :func:`write_reports` renders every selected reporter first
-and only then writes each file atomically, so a reporter that fails leaves the previous
+``render(report) -> str`` (optionally ``write(report, handle)``, the same text streamed into
+an open file). :func:`write_reports` renders every selected reporter into a temporary file
+first and only then moves each into place, so a reporter that fails leaves the previous
 run's files untouched and no file half-written.
 
 Built-ins: ``terminal``, ``json`` (``gate-report.json``, the :class:`GateReport`'s own
@@ -107,13 +108,33 @@ def parse_reporters(value: str) -> list[str]:
 
 
 def write_reports(report: GateReport, directory: Path, names: Sequence[str] | None = None) -> list[Path]:
-    """Render the selected reporters (default :data:`DEFAULT_REPORTERS`), then write each
-    file atomically into ``directory``; returns the paths in the order of ``names``."""
+    """Render the selected reporters (default :data:`DEFAULT_REPORTERS`) and write each file
+    atomically into ``directory``; returns the paths in the order of ``names``.
+
+    A reporter with a ``write(report, handle)`` method (the JSON one) streams its text into
+    the file's temporary twin, so a report with many cases is never held whole as one
+    string; the others' ``render`` text is written there. No file is moved into place until
+    every reporter has finished: a report that cannot be rendered leaves the previous run's
+    files untouched and no new file beside them."""
+    from contextlib import ExitStack
+
+    from ragate_core.jsonl import atomic_writer
 
     reporters = [get_reporter(n) for n in (DEFAULT_REPORTERS if names is None else names)]
-    # Render all before writing any: a report that cannot be rendered must not leave a
-    # new JSON beside the previous run's Markdown.
-    return write_rendered(directory, [(r.filename, r.render(report)) for r in reporters if r.filename])
+    paths = []
+    with ExitStack() as pending:  # on leaving: every temporary file moved into place, or all removed
+        for reporter in reporters:
+            if not reporter.filename:
+                continue
+            path = directory / reporter.filename
+            handle = pending.enter_context(atomic_writer(path))
+            write = getattr(reporter, "write", None)
+            if callable(write):
+                write(report, handle)
+            else:
+                handle.write(reporter.render(report))
+            paths.append(path)
+    return paths
 
 
 def write_rendered(directory: Path, rendered: Sequence[tuple[str, str]]) -> list[Path]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 from gates.reporters import register_reporter
 from gates.results import GateReport
 
@@ -15,3 +17,7 @@ class JsonReporter:
 
     def render(self, report: GateReport) -> str:
         return report.to_json()
+
+    def write(self, report: GateReport, handle: IO[str]) -> None:
+        """:meth:`render`'s text written piece by piece (:meth:`GateReport.iter_json`)."""
+        handle.writelines(report.iter_json())
