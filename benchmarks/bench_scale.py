@@ -18,11 +18,18 @@ that answer_correctness reads). Each metric is timed alone,
 so each pays for its own question/answer encodes (a run scoring all metrics together
 shares them: the sum of the per-metric times is an upper bound for it).
 
-On Spark every timed run also records where its rows were scored: the number of tasks and
-the rows per Python worker (pid), which shows whether ``local[2]`` used both workers.
+On Spark every timed run also records where its rows were scored and where its time went
+(``placement``): the tasks, the rows per Python worker (pid) and per task; per worker the
+seconds (wall and CPU) spent scoring batches in Python, its first batch against its median
+one (a first batch paying a model load shows here); the seconds before the first batch and
+after the last one (Spark's own jobs, shuffles and the join); the CPU seconds of the JVM
+and of the driver during the run; and Spark's own task metrics per stage, read from the
+session's event log (``spark_stages``: tasks, wall, task seconds, executor run/CPU/GC).
 
 Usage: bench_scale.py [--sizes 1000,10000] [--repeats 1000:3,10000:1] [--metrics ...]
        [--large-metrics toxicity,pii] [--engines local,spark1,spark2] [--name scale]
+       [--spark-conf key=value ...]  (extra Spark configuration for the Spark engines, e.g.
+       "spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1" to compare JIT settings)
 Each figure records the load average (``uptime``) when it was taken.
 Writes benchmarks/results/<name>.json after every engine (partial results survive).
 """
@@ -30,8 +37,10 @@ Writes benchmarks/results/<name>.json after every engine (partial results surviv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,6 +83,17 @@ def parse_repeats(text: str, sizes: list[int]) -> dict[int, int]:
 
 
 # --- one engine, in its own process ----------------------------------------------------------
+
+
+def spark_conf(items: list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` (``--spark-conf``) as a dict; a malformed item stops the run."""
+    conf = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--spark-conf {item!r}: write key=value")
+        conf[key] = value
+    return conf
 
 
 def metrics_at(n: int, metrics: list[str], large: dict[int, list[str]]) -> list[str]:
@@ -128,6 +148,115 @@ def worker_rss(spark: Any, cores: int) -> list[float]:
     return sorted(frame.groupby("pid")["rss_mb"].max().tolist())
 
 
+def jvm_pid(spark: Any) -> int | None:
+    """The pid of the session's JVM (the gateway pyspark started, or its java child)."""
+    gateway = getattr(spark.sparkContext, "_gateway", None)
+    proc = getattr(gateway, "proc", None)
+    pid = getattr(proc, "pid", None)
+    if pid is None:
+        return None
+    for candidate in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{candidate}/comm").read_text().strip() == "java":
+                return candidate
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class EventLog:
+    """Spark's own task metrics, read from the session's event log as jobs finish."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.offset = folder, 0
+
+    def new_events(self) -> list[dict[str, Any]]:
+        files = sorted(p for p in self.folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            return []
+        with files[0].open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+    def stages(self) -> list[dict[str, Any]]:
+        """Per stage completed since the last call: its tasks, wall and the tasks' metrics."""
+        tasks: dict[int, list[dict[str, Any]]] = {}
+        out = []
+        for event in self.new_events():
+            kind = event.get("Event")
+            if kind == "SparkListenerTaskEnd":
+                tasks.setdefault(event["Stage ID"], []).append(event)
+            elif kind == "SparkListenerStageCompleted":
+                info = event["Stage Info"]
+                ended = tasks.pop(info["Stage ID"], [])
+                metrics = [t.get("Task Metrics") or {} for t in ended]
+                spans = [
+                    (t["Task Info"]["Finish Time"] - t["Task Info"]["Launch Time"]) / 1000 for t in ended
+                ]
+                out.append(
+                    {
+                        "stage": info["Stage ID"],
+                        "name": info["Stage Name"][:60],
+                        "tasks": info["Number of Tasks"],
+                        "wall_s": (info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000,
+                        "task_s": sorted(round(x, 3) for x in spans),
+                        "run_s": sum(m.get("Executor Run Time", 0) for m in metrics) / 1000,
+                        "jvm_cpu_s": sum(m.get("Executor CPU Time", 0) for m in metrics) / 1e9,
+                        "gc_s": sum(m.get("JVM GC Time", 0) for m in metrics) / 1000,
+                    }
+                )
+        return out
+
+
+def where_time_went(where: Any, t0: float, t1: float) -> dict[str, Any]:
+    """From the ``_worker``/``_partition``/``_start``/``_end``/``_cpu`` columns of one scoring
+    run (``t0``..``t1`` epoch seconds): the tasks, the rows per worker and per task, each
+    worker's seconds in the Python scoring (wall and CPU), and the run's seconds before the
+    first batch and after the last one were scored (Spark's own work: jobs, shuffles, joins)."""
+    groups = where.drop_duplicates(["_partition", "_start"])
+    workers = {}
+    for pid, rows in groups.groupby("_worker"):
+        rows = rows.sort_values("_start")
+        workers[str(pid)] = {
+            "batches": len(rows),
+            "busy_s": round(float((rows["_end"] - rows["_start"]).sum()), 3),
+            "cpu_s": round(float(rows["_cpu"].sum()), 3),
+            "first_batch_s": round(float(rows["_end"].iloc[0] - rows["_start"].iloc[0]), 3),
+            "median_batch_s": round(float((rows["_end"] - rows["_start"]).median()), 3),
+        }
+    return {
+        "tasks": int(where["_partition"].nunique()),
+        "rows_by_worker": sorted(where["_worker"].value_counts().tolist(), reverse=True),
+        "rows_by_task": sorted(where["_partition"].value_counts().tolist(), reverse=True),
+        "workers": workers,
+        "before_first_batch_s": round(float(groups["_start"].min()) - t0, 3),
+        "after_last_batch_s": round(t1 - float(groups["_end"].max()), 3),
+        "python_span_s": round(float(groups["_end"].max() - groups["_start"].min()), 3),
+    }
+
+
 def spark_engine(
     sizes: list[int],
     metrics: list[str],
@@ -135,12 +264,22 @@ def spark_engine(
     large: dict[int, list[str]],
     cores: int,
     out: Path,
+    extra_conf: dict[str, str] | None = None,
 ) -> None:
     from gates.spark import SparkSettings, read_input, score_frame, spark_session
 
     load = load_average()
+    events = EventLog(Path(tempfile.mkdtemp(prefix="ragate-events-")))
+    conf = {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": events.folder.as_uri(),
+        "spark.eventLog.rolling.enabled": "false",  # one plain JSON-lines file, flushed per stage
+        "spark.eventLog.compress": "false",
+        **(extra_conf or {}),
+    }
     start = time.perf_counter()
-    spark = spark_session(SparkSettings(master=f"local[{cores}]"))
+    spark = spark_session(SparkSettings(master=f"local[{cores}]", conf=conf))
+    jvm = jvm_pid(spark)
     result: dict[str, Any] = {
         "session_start_s": time.perf_counter() - start,
         "load_at_start": load,
@@ -161,6 +300,7 @@ def spark_engine(
     start = time.perf_counter()
     score_frame(warm, metrics).count()
     result["model_warm_up_s"] = time.perf_counter() - start
+    events.stages()  # the warm-up's
     warm.unpersist()
     out.write_text(json.dumps(result))
     for n in sizes:
@@ -169,26 +309,35 @@ def spark_engine(
             times, placement = [], []
             for r in range(repeats[n]):
                 df = frame(fresh_rows(n, f"S{cores}{n}{metric[:3]}{r}"))
-                start = time.perf_counter()
-                where = score_frame(df, [metric], with_worker=True).select("_worker", "_partition").toPandas()
+                events.stages()  # the input's
+                jvm_cpu, driver_cpu = cpu_seconds(jvm), time.process_time()
+                t0, start = time.time(), time.perf_counter()
+                columns = ["_worker", "_partition", "_start", "_end", "_cpu"]
+                where = score_frame(df, [metric], with_worker=True).select(*columns).toPandas()
                 times.append(time.perf_counter() - start)
+                placed = where_time_went(where, t0, time.time())
+                placed["jvm_cpu_s"] = round(cpu_seconds(jvm) - jvm_cpu, 3)
+                placed["driver_cpu_s"] = round(time.process_time() - driver_cpu, 3)
+                placed["spark_stages"] = events.stages()
                 df.unpersist()
-                placement.append(
-                    {
-                        "tasks": int(where["_partition"].nunique()),
-                        "rows_by_worker": sorted(where["_worker"].value_counts().tolist(), reverse=True),
-                    }
-                )
+                placement.append(placed)
             result["sizes"][str(n)][metric] = {
                 "seconds": summary(times),
                 "case_metrics_per_s": n / statistics.median(times),
                 "load": load_average(),
                 "placement": placement,
+                # Spark's own work per run, medians: CPU seconds of the JVM, and wall seconds
+                # outside the Python scoring (before the first batch + after the last one).
+                "jvm_cpu_s": statistics.median(p["jvm_cpu_s"] for p in placement),
+                "outside_python_s": statistics.median(
+                    p["before_first_batch_s"] + p["after_last_batch_s"] for p in placement
+                ),
             }
             out.write_text(json.dumps(result))
     result["worker_peak_rss_mb"] = worker_rss(spark, cores)
     out.write_text(json.dumps(result))
     spark.stop()
+    shutil.rmtree(events.folder, ignore_errors=True)
 
 
 # --- the whole benchmark ---------------------------------------------------------------------
@@ -239,7 +388,16 @@ def summarize(result: dict[str, Any]) -> str:
         for n, metrics in engine.get("sizes", {}).items():
             for metric, entry in metrics.items():
                 where = entry.get("placement") or []
-                shown = "; ".join(f"{p['tasks']} tasks, rows/worker {p['rows_by_worker']}" for p in where[:1])
+                shown = "; ".join(
+                    f"{p['tasks']} tasks, rows/worker {p['rows_by_worker']}"
+                    + (
+                        f", JVM CPU {p['jvm_cpu_s']:.2f}s, before/after Python "
+                        f"{p['before_first_batch_s']:.2f}/{p['after_last_batch_s']:.2f}s"
+                        if "jvm_cpu_s" in p
+                        else ""
+                    )
+                    for p in where[:1]
+                )
                 lines.append(
                     f"{name:<16} {n:>6} {metric:<20} {entry['case_metrics_per_s']:>8.1f} "
                     f"{entry['seconds']['runs']:>4} {entry['load'][0]:>6.2f}  {shown}"
@@ -277,6 +435,9 @@ def main() -> int:
         "within ~25 min on a quiet 2-core machine",
     )
     parser.add_argument("--name", default="scale", help="results file: benchmarks/results/<name>.json")
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], help="key=value, extra Spark configuration (repeatable)"
+    )
     parser.add_argument("--engine-only", default=None, help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,11 +451,12 @@ def main() -> int:
         if cores is None:
             local_engine(sizes, metrics, repeats, large, Path(args.out))
         else:
-            spark_engine(sizes, metrics, repeats, large, cores, Path(args.out))
+            spark_engine(sizes, metrics, repeats, large, cores, Path(args.out), spark_conf(args.spark_conf))
         return 0
 
     result: dict[str, Any] = {
         "command": "nice python benchmarks/bench_scale.py " + " ".join(sys.argv[1:]),
+        "spark_conf": spark_conf(args.spark_conf),
         "sizes": sizes,
         "metrics": metrics,
         "repeats": {str(k): v for k, v in repeats.items()},
@@ -313,7 +475,8 @@ def main() -> int:
             out = Path(folder) / "part.json"
             cmd = [sys.executable, __file__, "--engine-only", engine, "--out", str(out),
                    "--sizes", args.sizes, "--metrics", args.metrics, "--repeats", args.repeats,
-                   "--large-metrics", args.large_metrics]  # fmt: skip
+                   "--large-metrics", args.large_metrics,
+                   *(f"--spark-conf={c}" for c in args.spark_conf)]  # fmt: skip
             start = time.perf_counter()
             done = subprocess.run(cmd, cwd=ROOT)
             part = json.loads(out.read_text()) if out.exists() else {}

@@ -6,8 +6,10 @@ generation or judgment read from or written to the cache, so every answer is gen
 the real chain and every metric scores), once without xdist (``-n 0``) and once with
 ``-n N``, alternating when ``--pairs`` > 1. Reported: wall seconds of each run, the CPU
 seconds of the pytest process tree (user + system of the waited-for children), the load
-average around each run, the speed-up (median wall of -n 0 over median wall of -n N), and
-whether the two runs gave the same verdict and the same per-case scores.
+average around each run, per xdist worker the seconds it worked on its share, waited on
+the prepare lock and waited for the other shares (``worker_seconds``; medians per worker in
+``xdist_worker_seconds_median``), the speed-up (median wall of -n 0 over median wall of
+-n N), and whether the two runs gave the same verdict and the same per-case scores.
 
     python benchmarks/bench_xdist.py [--workers 2] [--pairs 1] [--env ci] [--name xdist]
 """
@@ -49,6 +51,7 @@ def _run(workers: int, env_name: str, folder: Path) -> dict[str, Any]:
     if not report_path.is_file():
         raise RuntimeError(f"{' '.join(cmd)} wrote no report ({out.returncode}):\n{out.stdout[-3000:]}")
     report = json.loads(report_path.read_text())
+    workers = report.get("stats", {}).get("xdist_workers") or []
     return {
         "workers": workers,
         "wall_seconds": round(seconds, 2),
@@ -62,8 +65,22 @@ def _run(workers: int, env_name: str, folder: Path) -> dict[str, Any]:
         "stats": {
             k: round(v, 2) if isinstance(v, float) else v
             for k, v in report.get("stats", {}).items()
-            if k != "units"
+            if k not in ("units", "xdist_workers")
         },
+        # Per xdist worker (gates.engine.WorkerTiming): seconds answering and scoring its
+        # share(s), blocked on the prepare lock while another worker built the chain, and
+        # waiting for the other shares once its own was written.
+        "worker_seconds": [
+            {
+                "worker": w["worker"],
+                "cases": w["cases"],
+                "work": round(w["work_seconds"], 2),
+                "prepare_lock_wait": round(w["prepare_wait_seconds"], 2),
+                "other_shares_wait": round(w["share_wait_seconds"], 2),
+                "total": round(w["total_seconds"], 2),
+            }
+            for w in workers
+        ],
         "scores": {c["id"]: c["scores"] for c in report["cases"]},
         "gates": [(g["name"], g["observed"], g["passed"]) for g in report["gates"]],
     }
@@ -90,6 +107,31 @@ def main() -> None:
             _write(args, serial, sharded)  # after every pair: a run stopped later keeps these
 
 
+def _worker_medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per worker, the median over the xdist runs of each kind of seconds, and the share of
+    its time it waited (on the prepare lock or for other shares) instead of working."""
+    by_worker: dict[int, list[dict[str, Any]]] = {}
+    for run in runs:
+        for w in run.get("worker_seconds", []):
+            by_worker.setdefault(w["worker"], []).append(w)
+    out = []
+    for worker, rows in sorted(by_worker.items()):
+        median = {
+            k: round(statistics.median(r[k] for r in rows), 2)
+            for k in ("cases", "work", "prepare_lock_wait", "other_shares_wait", "total")
+        }
+        waited = median["prepare_lock_wait"] + median["other_shares_wait"]
+        out.append(
+            {
+                "worker": worker,
+                "runs": len(rows),
+                **median,
+                "waiting_share": round(waited / max(median["total"], 1e-9), 3),
+            }
+        )
+    return out
+
+
 def _write(args: argparse.Namespace, serial: list[dict[str, Any]], sharded: list[dict[str, Any]]) -> None:
     same_scores = all(s["scores"] == x["scores"] for s, x in zip(serial, sharded))
     same_gates = all(s["gates"] == x["gates"] and s["passed"] == x["passed"] for s, x in zip(serial, sharded))
@@ -110,6 +152,7 @@ def _write(args: argparse.Namespace, serial: list[dict[str, Any]], sharded: list
             "serial_wall_seconds": _spread([r["wall_seconds"] for r in serial]),
             "xdist_wall_seconds": _spread([r["wall_seconds"] for r in sharded]),
             "speedup_wall": round(wall0 / wall_n, 3),
+            "xdist_worker_seconds_median": _worker_medians(sharded),
             "same_per_case_scores": same_scores,
             # Per pair: (case, metric) whose score differed between the -n 0 and the -n N run.
             "differing_scores": [

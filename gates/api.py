@@ -390,8 +390,8 @@ def _generate(
     the generation cache, keyed as the gate run keys it; the metrics then read the masked
     question, as in the gate run."""
     from gates.cache import content_key
-    from gates.chain import Answer, chain_version
-    from gates.engine import mask_text, store_answers
+    from gates.chain import Answer, call_chain, chain_version
+    from gates.engine import mask_text, question_keep, store_answers
 
     chain, spec = _resolve_chain(chain)
     version = chain_version(chain, spec)
@@ -406,7 +406,7 @@ def _generate(
             case = _Case(f"{row.id}{suffix}", row.question, _fields(row) | {"_repeat": repeat})
             # As in the gate run: the chain gets the question as written, the metrics (and the
             # reports) its masked form.
-            case.scored_question = mask_text(row.question, names=True)
+            case.scored_question = mask_text(row.question, True, question_keep(row))
             cases.append(case)
             keys.append(content_key("generation", version, row.question, repeat, temperature))
     cached = store.get_many("generation", keys)
@@ -420,11 +420,10 @@ def _generate(
     def work(item: tuple[_Case, str]) -> None:
         case, _ = item
         try:
-            if sampled:
-                result = chain.invoke(case.question, seed=case.fields["_repeat"], temperature=temperature)
-            else:
-                result = chain.invoke(case.question)
-            case.answer = Answer.of(result).to_dict()  # the form the gate run caches
+            answer = call_chain(
+                chain, case.question, repeat=case.fields["_repeat"], temperature=temperature, sampled=sampled
+            )
+            case.answer = answer.to_dict()  # the form the gate run caches
         except Exception as exc:  # counted as unscored for every metric, never dropped
             case.error = f"generation failed: {type(exc).__name__}: {exc}"
 

@@ -23,6 +23,7 @@ blocked answer may omit).
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,21 @@ from typing import Any, Protocol, runtime_checkable
 from ragate_core.errors import UsageError
 
 DEFAULT_CHAIN = "rag.chain:build_chain"
+
+
+class ChainBuildError(Exception):
+    """The configured chain factory (or the chain's ``prepare``/``version``) raised: nothing
+    can be answered, so the gate run stops with this one message and fails (exit status 1),
+    instead of an error and a traceback per gate item."""
+
+    @classmethod
+    def of(cls, spec: str, exc: BaseException) -> ChainBuildError:
+        """``exc`` described by what raised it: the exception and the innermost frame."""
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+        return cls(f"the chain factory {spec!r} failed: {type(exc).__name__}: {exc}{where}")
 
 
 @dataclass(frozen=True)
@@ -54,17 +70,28 @@ class Answer:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, result: Any) -> Answer:
+    def of(cls, result: Any, measured_ms: float | None = None) -> Answer:
         """Accept an :class:`Answer`, an object with an ``answer`` attribute, or a mapping.
 
-        Raises ``TypeError`` naming the type when there is no ``answer``.
+        ``measured_ms``: the wall time of the call that returned ``result`` (milliseconds),
+        the latency when the chain reports none (a missing ``latency_ms`` is never 0 ms).
+        Raises ``TypeError`` naming the type when there is no ``answer`` or it is ``None``,
+        and ``ValueError`` for an empty answer that no guardrail blocked: such answers are
+        generation failures (unscored for every metric), never judged as text.
         """
         if isinstance(result, Answer):
             return result
         data = result if isinstance(result, Mapping) else getattr(result, "__dict__", {})
         if "answer" not in data:
             raise TypeError(f"the chain returned {type(result).__name__} without an 'answer'")
-        if "contexts" not in data and not data.get("blocked", False):
+        if data["answer"] is None:
+            raise TypeError(
+                f"the chain returned {type(result).__name__} with answer None; return the answer text"
+            )
+        blocked = bool(data.get("blocked", False))
+        if not blocked and not str(data["answer"]).strip():
+            raise ValueError("the chain returned an empty answer")
+        if "contexts" not in data and not blocked:
             # Faithfulness and context metrics would judge an answer against nothing and
             # report "unsupported": name the contract's field instead.
             raise TypeError(
@@ -80,10 +107,10 @@ class Answer:
             answer=str(data["answer"]),
             contexts=tuple(str(c) for c in data.get("contexts") or ()),
             sources=tuple(str(s) for s in data.get("sources") or ()),
-            latency_ms=float(data.get("latency_ms") or 0.0),
+            latency_ms=_latency(data.get("latency_ms"), measured_ms),
             prompt_tokens=count("prompt_tokens"),
             completion_tokens=count("completion_tokens"),
-            blocked=bool(data.get("blocked", False)),
+            blocked=blocked,
             rail=data.get("rail"),
         )
 
@@ -94,6 +121,26 @@ class Answer:
         data["sources"] = list(self.sources)
         data["extra"] = dict(self.extra)
         return data
+
+
+def _latency(reported: Any, measured_ms: float | None) -> float:
+    if reported is not None:
+        return float(reported)
+    if measured_ms is not None:
+        return float(measured_ms)
+    return 0.0  # a stored answer from before latencies were measured
+
+
+def call_chain(
+    chain: Any, prompt: str, *, repeat: int = 0, temperature: float | None = None, sampled: bool = False
+) -> Answer:
+    """``chain.invoke(prompt)`` read as an :class:`Answer` (:meth:`Answer.of`), timed: the
+    call's wall time is the latency when the chain reports none. ``sampled`` (repeated
+    sampling or a set temperature): the chain is asked ``invoke(prompt, seed=repeat,
+    temperature=temperature)``. Whatever the chain raises propagates."""
+    start = time.perf_counter()
+    result = chain.invoke(prompt, seed=repeat, temperature=temperature) if sampled else chain.invoke(prompt)
+    return Answer.of(result, measured_ms=(time.perf_counter() - start) * 1000.0)
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from gates.cache import Cache, NoCache, content_key
-from gates.chain import Answer, chain_version
+from gates.chain import Answer, ChainBuildError, call_chain, chain_version
 from gates.metrics.base import (
     Metric,
     MetricCase,
@@ -37,7 +37,7 @@ from gates.metrics.base import (
 from gates.profile import DatasetSpec, GateProfile
 from gates.results import ChampionBaseline, GateResult
 from gates.schema import UNANSWERABLE_TAG, GoldenCase, NonBlank
-from gates.scoring import score_through_cache
+from gates.scoring import masked_strings, score_through_cache, strings_in
 from gates.verdict import Verdict, metric_gates
 from ragate_core.errors import UsageError
 from ragate_core.tables import read_rows
@@ -334,6 +334,14 @@ class GateRun:
         return self._by_id[case_id]
 
 
+def question_keep(case: Any) -> tuple[str, ...]:
+    """What a question's mask spares: names the case's own reference answer uses (a place,
+    a product, the team's staff: the team's data, as an answer's mask spares values quoted
+    from its contexts). "When does the ferry leave Port Ellery?" keeps "Port Ellery" when
+    the reference names it; a name only the question holds is still masked."""
+    return (case.ground_truth,) if case.ground_truth else ()
+
+
 def load_cases(
     profile: GateProfile, root: Path, mask: bool = True, cache: Cache | NoCache | None = None
 ) -> list[Case]:
@@ -345,23 +353,26 @@ def load_cases(
     """
     cases: list[Case] = []
     datasets = []
-    for spec in profile.datasets:
+    for i, spec in enumerate(profile.datasets):
         path = spec.path if spec.path.is_absolute() else root / spec.path
-        datasets.append(_select(_read_dataset(path, spec, tuple(profile.metrics_for(spec))), spec))
+        read = _read_dataset(path, spec, tuple(profile.metrics_for(spec)))
+        chosen = _select(read, spec)
+        _check_selected(f"{profile.source}: datasets[{i}]", path, spec, read, chosen)
+        datasets.append(chosen)
     if mask and cache is not None:
-        prefetch_masks([(c.question, True, ()) for chosen in datasets for c in chosen], cache)
+        prefetch_masks([(c.question, True, question_keep(c)) for chosen in datasets for c in chosen], cache)
     for chosen in datasets:
         for repeat in range(profile.sampling.repeats):
             for c in chosen:
                 suffix = f"#r{repeat + 1}" if profile.sampling.repeats > 1 else ""
                 cases.append(
                     Case(
-                        id=f"{c.id}{suffix}",
+                        id=f"{c.id}{suffix}" if suffix else c.id,
                         base_id=c.id,
                         dataset=c.dataset,
                         # Masked once, here where cases enter, as the input rail masks a
                         # user's message: nothing ragate writes holds the raw text.
-                        question=mask_text(c.question, names=True) if mask else c.question,
+                        question=mask_text(c.question, True, question_keep(c)) if mask else c.question,
                         metrics=c.metrics,
                         ground_truth=c.ground_truth,
                         source_ids=c.source_ids,
@@ -398,19 +409,32 @@ def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> li
             )
             for r in read_rows(path, AdversarialRow)
         ]
+    # Metric, tag and source-id tuples repeat across rows: each distinct one is held once,
+    # so a large dataset's cases cost their own text, not a copy of every tuple.
+    shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def once(values: Sequence[str]) -> tuple[str, ...]:
+        as_tuple = tuple(values)
+        return shared.setdefault(as_tuple, as_tuple)
+
     return [
         Case(
             r.id,
             r.id,
             spec.name,
             r.question,
-            _in_scope(
-                metrics, ground_truth=r.ground_truth, source_ids=tuple(r.source_ids), answerable=r.answerable
+            once(
+                _in_scope(
+                    metrics,
+                    ground_truth=r.ground_truth,
+                    source_ids=tuple(r.source_ids),
+                    answerable=r.answerable,
+                )
             ),
             ground_truth=r.ground_truth,
-            source_ids=tuple(r.source_ids),
+            source_ids=once(r.source_ids),
             answerable=r.answerable,
-            tags=tuple(r.tags),
+            tags=once(r.tags),
         )
         for r in read_rows(path, GoldenCase)
     ]
@@ -429,6 +453,23 @@ def _in_scope(metrics: tuple[str, ...], **fields: Any) -> tuple[str, ...]:
         return applies(metric, case)
 
     return tuple(m for m in metrics if in_scope(m))
+
+
+def _check_selected(where: str, path: Path, spec: DatasetSpec, read: list[Case], chosen: list[Case]) -> None:
+    """A dataset the profile gates on that gives no case is a mistake in the profile or the
+    file, said as such (the run would otherwise fail with "nothing scored" and no reason):
+    an empty file (unless ``optional``), or a tag filter no case matches."""
+    if not read and not spec.optional:
+        raise UsageError(
+            f"{where}.path: {path} holds no case (empty, or blank lines only); add cases, or set "
+            "optional: true if it may be empty"
+        )
+    if read and not chosen and spec.sample.tags is not None:
+        present = sorted({t for c in read for t in c.tags})
+        raise UsageError(
+            f"{where}.sample.tags: no case of {path} has any of {spec.sample.tags}; "
+            f"its tags: {', '.join(present) if present else '(none)'}"
+        )
 
 
 def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
@@ -539,6 +580,20 @@ def store_answers(cache: Any, answers: dict[str, Answer], only_masked: bool = Fa
         delete(GENERATION_NAMESPACE, list(masked))
 
 
+def _share_contexts(results: Sequence[CaseResult]) -> None:
+    """Retrieved chunks repeat across answers, but a chain returns a fresh copy of each text
+    with every answer: each distinct text is held once (equal values, one object), so a run's
+    memory grows with the distinct chunks, not with cases x contexts."""
+    texts: dict[str, str] = {}
+    for r in results:
+        answer = r.answer
+        if answer is None or not answer.contexts:
+            continue
+        shared = tuple(texts.setdefault(c, c) for c in answer.contexts)
+        if any(a is not b for a, b in zip(shared, answer.contexts)):
+            r.answer = dataclasses.replace(answer, contexts=shared)
+
+
 class GateEngine:
     """Runs a profile against a chain, through a cache."""
 
@@ -629,8 +684,13 @@ class GateEngine:
         ``declared``, check that the chain's own version is the one the cache was keyed by."""
         start = time.perf_counter()
         with self.prepare_lock or contextlib.nullcontext():  # xdist: one worker prepares at a time
-            chain = self.chain_factory()
-            version = chain_version(chain, self.chain_spec)
+            try:
+                chain = self.chain_factory()
+                version = chain_version(chain, self.chain_spec)
+            except UsageError:
+                raise
+            except Exception as exc:  # the team's code failed: one message, the run fails
+                raise ChainBuildError.of(self.chain_spec, exc) from exc
         stats.prepare_seconds += time.perf_counter() - start
         if declared is not None and version != declared:
             differ = sorted(k for k in {*version, *declared} if version.get(k) != declared.get(k))
@@ -785,7 +845,7 @@ class GateEngine:
         def work(item: tuple[CaseResult, str]) -> None:
             result, _ = item
             try:
-                result.answer = Answer.of(self._invoke(chain, result.case))
+                result.answer = self._invoke(chain, result.case)
             except Exception as exc:  # counted as unscored for every metric, never dropped
                 # The message may quote the question it failed on: masked like the question.
                 result.error = mask_text(f"generation failed: {type(exc).__name__}: {exc}", names=True)
@@ -799,17 +859,18 @@ class GateEngine:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
+        _share_contexts(results)
         fresh = {k: r.answer for r, k in todo if r.answer is not None}
         self.store_answers(fresh)
         stats.generated = len(fresh)
         stats.model_seconds = sum(a.latency_ms for a in fresh.values()) / 1000.0
         return results
 
-    def _invoke(self, chain: Any, case: Case) -> Any:
+    def _invoke(self, chain: Any, case: Case) -> Answer:
         sampling = self.profile.sampling
-        if sampling.repeats > 1 or sampling.temperature is not None:
-            return chain.invoke(case.prompt, seed=case.repeat, temperature=sampling.temperature)
-        return chain.invoke(case.prompt)
+        sampled = sampling.repeats > 1 or sampling.temperature is not None
+        temperature = sampling.temperature
+        return call_chain(chain, case.prompt, repeat=case.repeat, temperature=temperature, sampled=sampled)
 
     def _score(self, results: list[CaseResult], stats: RunStats) -> None:
         for name, metric in self.metrics.items():
@@ -855,6 +916,40 @@ def shard_of(case: Case, shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % shards
 
 
+@dataclass
+class WorkerTiming:
+    """Where one xdist worker's wall time went (seconds), for the run's stats and
+    ``benchmarks/bench_xdist.py``: answering and scoring its shares (``work``), blocked on the
+    prepare lock while another worker built the chain (``prepare_wait``, part of the share's
+    time but not work), and waiting for other workers' shares (``share_wait``)."""
+
+    worker: int
+    pid: int
+    shares: list[int] = field(default_factory=list)
+    cases: int = 0
+    work_seconds: float = 0.0
+    prepare_wait_seconds: float = 0.0
+    share_wait_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+
+class _TimedLock:
+    """``lock`` (any context manager), adding the seconds spent entering it to ``timing``."""
+
+    def __init__(self, lock: AbstractContextManager[Any], timing: WorkerTiming) -> None:
+        self.lock, self.timing = lock, timing
+
+    def __enter__(self) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.lock.__enter__()
+        finally:
+            self.timing.prepare_wait_seconds += time.perf_counter() - start
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.lock.__exit__(*exc)
+
+
 def run_sharded(
     engine: GateEngine,
     cases: Sequence[Case],
@@ -872,27 +967,77 @@ def run_sharded(
     ``folder/shard-<i>.json``. It then reads every share (waiting for those still being
     answered; a share whose worker died is claimed again) and decides over all of them:
     the same results, in the same order, as a run without xdist.
+
+    A share file holds what the reports show (:func:`shareable_state`): an answer holding
+    personal data is written masked, with the raw answer's SHA-256, as the gate cache keeps
+    it, and the reasons quoting it masked. Where this worker's time went is written to
+    ``folder/worker-<me>.json`` (:class:`WorkerTiming`, read by :func:`worker_timings`).
     """
-    engine.prepare_lock = prepare_lock
+    begin = time.perf_counter()
+    timing = WorkerTiming(worker=me, pid=os.getpid())
+    engine.prepare_lock = None if prepare_lock is None else _TimedLock(prepare_lock, timing)
     members: list[list[Case]] = [[] for _ in range(shards)]
     for case in cases:
         members[shard_of(case, shards)].append(case)
     for index in [me % shards, *(i for i in range(shards) if i != me % shards)]:
         if _claim(folder, index):
-            _answer_share(engine, members[index], folder, index)
+            _answer_share(engine, members[index], folder, index, timing)
     states: dict[str, dict[str, Any]] = {}
     version: dict[str, str] | None = None
     stats = RunStats(cases=len(cases))
     for index in range(shards):
-        share = _wait_for_share(engine, members[index], folder, index, poll_seconds)
+        share = _wait_for_share(engine, members[index], folder, index, poll_seconds, timing)
         states.update((s["id"], s) for s in share["results"])
         version = version or share["version"]
         _add_stats(stats, share["stats"])
+    timing.total_seconds = time.perf_counter() - begin
+    _write_atomic(folder / f"worker-{me}.json", json.dumps(dataclasses.asdict(timing)))
     if version is None:  # no case at all: the chain's version still names the run
         _, version, _ = engine.answer_and_score([])
     results = [CaseResult.from_state(case, states[case.id]) for case in cases]
     _prefetch_answer_masks(results, engine.cache)
     return engine.decide(results, version, stats)
+
+
+def worker_timings(folder: Path) -> list[dict[str, Any]]:
+    """The :class:`WorkerTiming` of every worker that wrote one in ``folder``, by worker."""
+    found = []
+    for path in folder.glob("worker-*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            found.append(json.loads(path.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda t: t.get("worker", 0))
+
+
+def shareable_state(result: CaseResult, cache: Cache | NoCache) -> dict[str, Any]:
+    """``result.to_state()`` as one xdist worker hands it to the others: nothing raw.
+
+    An answer whose mask (names included, values quoted from its contexts kept: what the
+    reports show) differs from it is written masked with the SHA-256 of the raw text, as
+    :func:`store_answers` caches it, and the strings of its scores' reasons and details
+    masked alike; readers treat it as a masked cached answer (its own mask), so every
+    report shows exactly what the worker that answered it would show. No reader needs the
+    raw text: the answer was scored before it was written, and the verdict, the per-case
+    items, the reports and tracking read scores and the masked form only. The chain's
+    ``extra`` is left out (its counts are in the share's stats already).
+    """
+    state = result.to_state()
+    if state["answer"] is not None:
+        state["answer"].pop("extra", None)
+    if result.answer is None or result.answer_sha256 is not None:
+        return state  # no answer, or the masked one the cache kept (its judgments masked too)
+    raw, keep = result.answer.answer, tuple(result.answer.contexts)
+    shown, reasons = masked_answer_and_reasons(raw, keep, {m: s.reason for m, s in result.scores.items()})
+    if shown == raw:
+        return state
+    details = {m: s.details for m, s in result.scores.items()}
+    prefetch_masks([(t, True, keep) for t in strings_in(details)], cache)
+    state["answer"]["answer"] = shown
+    state["answer_sha256"] = answer_sha256(raw)
+    state["scores"] = {
+        m: [s.metric_version, s.value, reasons[m], masked_strings(s.details, keep)]
+        for m, s in result.scores.items()
+    }
+    return state
 
 
 def _claim(folder: Path, index: int) -> bool:
@@ -905,42 +1050,61 @@ def _claim(folder: Path, index: int) -> bool:
     return True
 
 
-def _answer_share(engine: GateEngine, cases: list[Case], folder: Path, index: int) -> None:
+def _answer_share(
+    engine: GateEngine, cases: list[Case], folder: Path, index: int, timing: WorkerTiming
+) -> None:
+    start, waited = time.perf_counter(), timing.prepare_wait_seconds
     try:
         if cases:
             results, version, stats = engine.answer_and_score(cases)
             state: dict[str, Any] = {
                 "version": version,
                 "stats": dataclasses.asdict(stats),
-                "results": [r.to_state() for r in results],
+                "results": [shareable_state(r, engine.cache) for r in results],
             }
         else:
             state = {"version": None, "stats": {}, "results": []}
     except BaseException as exc:  # the others stop too, with the same message
         kind = "usage" if isinstance(exc, UsageError) else "error"
-        _write_atomic(folder / f"shard-{index}.failed", json.dumps({"kind": kind, "message": str(exc)}))
+        # The message may quote a question or an answer: masked like them.
+        message = mask_text(str(exc), names=True) if kind == "error" else str(exc)
+        _write_atomic(folder / f"shard-{index}.failed", json.dumps({"kind": kind, "message": message}))
         raise
     _write_atomic(folder / f"shard-{index}.json", json.dumps(state, ensure_ascii=False))
+    timing.shares.append(index)
+    timing.cases += len(cases)
+    timing.work_seconds += time.perf_counter() - start - (timing.prepare_wait_seconds - waited)
 
 
 def _wait_for_share(
-    engine: GateEngine, cases: list[Case], folder: Path, index: int, poll_seconds: float
+    engine: GateEngine,
+    cases: list[Case],
+    folder: Path,
+    index: int,
+    poll_seconds: float,
+    timing: WorkerTiming,
 ) -> dict[str, Any]:
     done, failed, claim = (folder / f"shard-{index}.{ext}" for ext in ("json", "failed", "claim"))
-    while True:
-        if done.exists():
-            return json.loads(done.read_text(encoding="utf-8"))
-        if failed.exists():
-            problem = json.loads(failed.read_text(encoding="utf-8"))
-            message = f"another xdist worker stopped: {problem['message']}"
-            raise UsageError(problem["message"]) if problem["kind"] == "usage" else RuntimeError(message)
-        if not _claimant_alive(claim):
-            with contextlib.suppress(OSError):
-                claim.unlink()
-            if _claim(folder, index):
-                _answer_share(engine, cases, folder, index)
-                continue
-        time.sleep(poll_seconds)
+    start = time.perf_counter()
+    try:
+        while True:
+            if done.exists():
+                return json.loads(done.read_text(encoding="utf-8"))
+            if failed.exists():
+                problem = json.loads(failed.read_text(encoding="utf-8"))
+                message = f"another xdist worker stopped: {problem['message']}"
+                raise UsageError(problem["message"]) if problem["kind"] == "usage" else RuntimeError(message)
+            if not _claimant_alive(claim):
+                with contextlib.suppress(OSError):
+                    claim.unlink()
+                if _claim(folder, index):
+                    before = timing.work_seconds + timing.prepare_wait_seconds
+                    _answer_share(engine, cases, folder, index, timing)
+                    start += timing.work_seconds + timing.prepare_wait_seconds - before  # not waiting
+                    continue
+            time.sleep(poll_seconds)
+    finally:
+        timing.share_wait_seconds += time.perf_counter() - start
 
 
 def _claimant_alive(claim: Path) -> bool:

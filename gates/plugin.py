@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gates import ENVIRONMENTS
+from gates.chain import ChainBuildError
 from gates.spark import SparkUnavailable  # stdlib-only module: pytest starts as fast
 from ragate_core.errors import UsageError
 
@@ -455,7 +456,7 @@ def gate_run(request: pytest.FixtureRequest) -> Any:
                 "ragate: a usage error stopped the gate run (its message is in the ragate summary above)",
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
-        except SparkUnavailable as exc:  # H4: --gate-engine spark, master unreachable: fail, exit 1
+        except (SparkUnavailable, ChainBuildError) as exc:  # master unreachable, factory raised: exit 1
             session.stopped = str(exc)
             pytest.exit(f"ragate: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
     return session.run
@@ -723,6 +724,12 @@ class GateReporter:
             # Interrupted (Ctrl-C, SIGTERM, a collection error) or stopped by a usage error.
             why = state.stopped or f"the run stopped before a verdict (exit {int(exitstatus)})"
             run_info["stopped"] = why
+        if state.shard_dir is not None:  # xdist: where each worker's time went (bench_xdist reads it)
+            from gates.engine import worker_timings
+
+            timings = worker_timings(state.shard_dir)
+            if timings:
+                run_info["stats"] = {**(run_info.get("stats") or {}), "xdist_workers": timings}
         report = build_report(state.env, state.gates, state.cases, run_info)
         state.report = report
         state.report_paths = write_reports(report, state.report_dir, state.reporters)

@@ -119,38 +119,40 @@ def judgment_entries(
     texts: list[tuple[str, bool, tuple[str, ...]]] = []
     for i in personal:
         keep = tuple(cases[i].contexts)
-        texts.extend((t, True, keep) for t in _strings(entries[i]["reason"], entries[i]["details"]))
+        texts.extend((t, True, keep) for t in strings_in(entries[i]["reason"], entries[i]["details"]))
     prefetch_masks(texts, cache)
     for i in personal:
         keep = tuple(cases[i].contexts)
         entries[i] = {
             "value": entries[i]["value"],
-            "reason": _masked(entries[i]["reason"], keep),
-            "details": _masked(entries[i]["details"], keep),
+            "reason": masked_strings(entries[i]["reason"], keep),
+            "details": masked_strings(entries[i]["details"], keep),
         }
     return entries
 
 
-def _strings(*values: Any) -> list[str]:
+def strings_in(*values: Any) -> list[str]:
     """Every string in ``values`` (nested in dicts, lists and tuples)."""
     out: list[str] = []
     for value in values:
         if isinstance(value, str):
             out.append(value)
         elif isinstance(value, dict):
-            out.extend(_strings(*value.values()))
+            out.extend(strings_in(*value.values()))
         elif isinstance(value, list | tuple):
-            out.extend(_strings(*value))
+            out.extend(strings_in(*value))
     return out
 
 
-def _masked(value: Any, keep: tuple[str, ...]) -> Any:
+def masked_strings(value: Any, keep: tuple[str, ...]) -> Any:
+    """``value`` with every string in it (nested in dicts, lists and tuples) masked, names
+    included and values quoted from ``keep`` spared; lists come back as lists."""
     from gates.engine import mask_text
 
     if isinstance(value, str):
         return mask_text(value, names=True, keep=keep)
     if isinstance(value, dict):
-        return {k: _masked(v, keep) for k, v in value.items()}
+        return {k: masked_strings(v, keep) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_masked(v, keep) for v in value]
+        return [masked_strings(v, keep) for v in value]
     return value

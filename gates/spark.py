@@ -32,6 +32,7 @@ Errors: no Java 17+, a missing table or file, input without the needed columns -
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -289,7 +290,7 @@ def parallelism(spark: Any) -> int:
         return os.cpu_count() or 1
 
 
-def spread(df: Any, key: str, groups: int, spark: Any) -> Any:
+def spread(df: Any, key: str, groups: int | None, spark: Any) -> Any:
     """``df`` range-partitioned on ``key`` into ``min(groups, TASKS_PER_CORE * cores)``
     partitions, so that a following ``groupBy(key)`` runs as that many tasks in parallel.
 
@@ -297,9 +298,11 @@ def spread(df: Any, key: str, groups: int, spark: Any) -> Any:
     together), so the ``groupBy`` needs no other shuffle. The explicit partition count is
     what matters: adaptive query execution never coalesces a repartition with a given
     number, whereas it merges a ``groupBy``'s own small shuffle partitions into one task.
-    ``groups`` is the number of distinct keys (>= 1).
+    ``groups`` is the number of distinct keys (>= 1), or None when it is not known without
+    a Spark job of its own (partitions beyond the keys' count stay empty: idle tasks).
     """
-    parts = max(1, min(int(groups), TASKS_PER_CORE * parallelism(spark)))
+    parts = TASKS_PER_CORE * parallelism(spark)
+    parts = max(1, parts if groups is None else min(int(groups), parts))
     return df.repartitionByRange(parts, key)
 
 
@@ -307,9 +310,12 @@ def _score_group(metrics: Sequence[str], with_worker: bool = False) -> Any:
     """The function each Python worker runs on one batch (a pandas DataFrame)."""
 
     def score(frame: Any) -> Any:
+        import time
+
         from gates.metrics.base import get_metric
         from gates.scoring import metric_case, score_batches
 
+        start, cpu = time.time(), time.process_time()
         frame = frame.sort_values("_seq").reset_index(drop=True)
         records = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
         cases = [metric_case(r) for r in records]
@@ -323,6 +329,8 @@ def _score_group(metrics: Sequence[str], with_worker: bool = False) -> Any:
 
             out["_worker"] = os.getpid()
             out["_partition"] = TaskContext.get().partitionId()
+            out["_start"], out["_end"] = start, time.time()
+            out["_cpu"] = time.process_time() - cpu
         return out
 
     return score
@@ -332,13 +340,15 @@ def score_frame(df: Any, metrics: Sequence[str], *, with_worker: bool = False) -
     """``df`` (with ``_seq``) joined with ``score__<metric>``/``reason__<metric>`` columns.
 
     The batches are scored by ``TASKS_PER_CORE`` tasks per core (:func:`spread`). With
-    ``with_worker`` two more columns say where each row was scored: ``_worker`` (the
-    Python worker's pid) and ``_partition`` (the task's partition); for benchmarks and
-    tests, never written by :func:`score_on_spark`.
+    ``with_worker`` five more columns say where and when each row was scored: ``_worker``
+    (the Python worker's pid), ``_partition`` (the task's partition), ``_start``/``_end``
+    (epoch seconds) and ``_cpu`` (the worker's CPU seconds) of the scoring of the row's
+    batch in Python; for benchmarks and tests, never written by :func:`score_on_spark`.
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
+    from gates.metrics.base import MetricCase
     from gates.scoring import SCORE_BATCH
 
     schema = T.StructType(
@@ -352,15 +362,28 @@ def score_frame(df: Any, metrics: Sequence[str], *, with_worker: bool = False) -
             )
         ]
         + (
-            [T.StructField("_worker", T.LongType(), False), T.StructField("_partition", T.LongType(), False)]
+            [
+                T.StructField("_worker", T.LongType(), False),
+                T.StructField("_partition", T.LongType(), False),
+                T.StructField("_start", T.DoubleType(), False),
+                T.StructField("_end", T.DoubleType(), False),
+                T.StructField("_cpu", T.DoubleType(), False),
+            ]
             if with_worker
             else []
         )
     )
-    batched = df.withColumn("_batch", F.floor(F.col("_seq") / SCORE_BATCH))
-    batches = max(1, math.ceil(df.count() / SCORE_BATCH))
+    # Only what a metric can read travels to the Python workers: a table's other columns
+    # (ids, traces, timestamps) would be shuffled and converted for nothing. The join below
+    # brings every input column back.
+    readable = {f.name for f in dataclasses.fields(MetricCase)}
+    needed = [c for c in df.columns if c in readable]
+    batched = df.select(*needed, "_seq").withColumn("_batch", F.floor(F.col("_seq") / SCORE_BATCH))
+    # No count of the rows first: a Spark job of its own (a whole read of an uncached
+    # input) costing ~0.25 s of JVM CPU per call, which local[2] on two cores pays in wall
+    # time (benchmarks/bench_scale.py records the JVM's CPU seconds per run).
     scores = (
-        spread(batched, "_batch", batches, df.sparkSession)
+        spread(batched, "_batch", None, df.sparkSession)
         .groupBy("_batch")
         .applyInPandas(_score_group(list(metrics), with_worker), schema)
     )
@@ -503,18 +526,18 @@ def _generate_partition(factory: Any, root: str, concurrency: int, repeats: int,
 
         import pandas as pd
 
-        from gates.chain import Answer
+        from gates.chain import call_chain
 
         chain = _worker_chain(factory, root)
+        sampled = repeats > 1 or temperature is not None
 
         def answer(row: tuple[int, str, int]) -> tuple[int, bytes | None, str | None]:
             seq, prompt, repeat = row
             try:
-                if repeats > 1 or temperature is not None:  # as GateEngine._invoke
-                    result = chain.invoke(prompt, seed=repeat, temperature=temperature)
-                else:
-                    result = chain.invoke(prompt)
-                return seq, pickle.dumps(Answer.of(result)), None
+                # As GateEngine._invoke: the call timed, its wall time the latency when the
+                # chain reports none.
+                result = call_chain(chain, prompt, repeat=repeat, temperature=temperature, sampled=sampled)
+                return seq, pickle.dumps(result), None
             except Exception as exc:  # unscored for every metric on the driver, never dropped
                 return seq, None, f"{type(exc).__name__}: {exc}"
 

@@ -188,6 +188,22 @@ def gate_project(
     return folder
 
 
+# The profile of the no-raw-personal-data runs: a fake metric quoting the answer
+# ("quoting", defined by those tests' conftest) and the pii metric.
+QUOTING_PROFILE = """
+env: ci
+datasets:
+  - name: golden
+    path: qa.jsonl
+metrics:
+  quoting:
+    threshold: 0.5
+    rules: {min_mean: 0.5, max_unscored_share: 0.0}
+  pii:
+    threshold: 0.5
+    rules: {max_violations: 0, max_unscored_share: 0.0}
+"""
+
 # A fictional customer's personal data (a test card number, a 555 phone number) and support
 # questions holding it (p1-p4) or not (p5): what ragate must never write raw.
 RAW_PII = {

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 from _fixtures import PII_QUESTIONS as QUESTIONS
+from _fixtures import QUOTING_PROFILE, gate_project
 from _fixtures import RAW_PII as RAW
-from _fixtures import gate_project
 
 from gates.cache import Cache
 from gates.engine import GENERATION_NAMESPACE, MASKED_GENERATION_NAMESPACE, GateEngine, load_cases
@@ -79,19 +79,7 @@ class FakeQuotingMetric:
 register("quoting")(FakeQuotingMetric)
 """
 
-PROFILE = """
-env: ci
-datasets:
-  - name: golden
-    path: qa.jsonl
-metrics:
-  quoting:
-    threshold: 0.5
-    rules: {min_mean: 0.5, max_unscored_share: 0.0}
-  pii:
-    threshold: 0.5
-    rules: {max_violations: 0, max_unscored_share: 0.0}
-"""
+PROFILE = QUOTING_PROFILE
 
 INPUTS = {"pyproject.toml", "fakechain.py", "conftest.py", "qa.jsonl", "profile.yaml", "test_quoting.py"}
 

@@ -89,6 +89,25 @@ def test_spark_scoring_is_split_over_both_cores(spark, rows) -> None:
     df.unpersist()
 
 
+def test_columns_no_metric_reads_stay_on_the_jvm_and_come_back(spark, rows, tmp_path) -> None:
+    """A table's other columns are not sent to the Python workers (only MetricCase's
+    fields are), yet every one of them is in the output, on its own row."""
+    _, data = rows
+    extra = [{**r, "ticket_note": f"note {i}", "ticket_priority": i % 3} for i, r in enumerate(data[:70])]
+    source = tmp_path / "extra.parquet"
+    spark.createDataFrame(extra).write.parquet(str(source))
+    df = read_input(spark, str(source)).cache()
+    out = score_frame(df, ["pii"]).toPandas().set_index("id")
+    assert len(out) == 70
+    for row in extra:
+        got = out.loc[row["id"]]
+        assert (got["ticket_note"], got["ticket_priority"]) == (row["ticket_note"], row["ticket_priority"])
+        expected = get_metric("pii").score_batch([metric_case(row)])[0]  # pii judges each case alone
+        assert got["score__pii"] == pytest.approx(expected.value, abs=1e-9)
+        assert got["reason__pii"] == expected.reason
+    df.unpersist()
+
+
 def test_parquet_and_table_round_trip(spark, rows, tmp_path) -> None:
     _, data = rows
     source = tmp_path / "in.parquet"
