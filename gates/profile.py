@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,7 +19,11 @@ from gates import ENVIRONMENTS
 from ragate_core.errors import UsageError
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+# Numbers are strict: YAML's ``true`` or ``"0.5"`` is a type error, never read as 1.0 / 0.5.
+Number = Annotated[float, Field(strict=True)]
+NonNegative = Annotated[float, Field(ge=0.0, strict=True)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+Count = Annotated[int, Field(ge=0, strict=True)]
 
 
 class _Strict(BaseModel):
@@ -35,17 +39,17 @@ class GateRules(_Strict):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    min_mean: float | None = None
-    max_mean: float | None = None
+    min_mean: Number | None = None
+    max_mean: Number | None = None
     min_pass_rate: Fraction | None = None
-    min_lower_bound: float | None = None
-    max_upper_bound: float | None = None
-    max_violations: Annotated[int, Field(ge=0)] | None = None
-    max_p95: Annotated[float, Field(ge=0.0)] | None = None
+    min_lower_bound: Number | None = None
+    max_upper_bound: Number | None = None
+    max_violations: Count | None = None
+    max_p95: NonNegative | None = None
     max_unscored_share: Fraction = 0.0
     # Largest allowed drop of the mean against the champion's scores on the same cases;
     # the gate fails when the paired drop is significant *and* larger than this.
-    max_regression: Annotated[float, Field(ge=0.0)] | None = None
+    max_regression: NonNegative | None = None
 
     def active(self) -> dict[str, float]:
         """The rules decided from this run's own scores (paired rules such as max_regression
@@ -60,10 +64,25 @@ class GateRules(_Strict):
 
 
 class MetricGate(_Strict):
-    """How one metric gates: a per-case threshold and aggregate rules."""
+    """How one metric gates: a per-case threshold and aggregate rules.
 
-    threshold: float | None = None
-    rules: GateRules = GateRules()
+    A metric listed without rules (no ``rules:`` key, an empty one, or only
+    ``max_unscored_share``) gates as deepeval's ``assert_test`` does: every case must pass
+    its threshold (``min_pass_rate: 1.0``). Listed and gating nothing, it would pass
+    whatever the metric said."""
+
+    threshold: Number | None = None
+    rules: GateRules = GateRules(min_pass_rate=1.0)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _every_case_by_default(cls, value: Any) -> Any:
+        if value is None:
+            return {"min_pass_rate": 1.0}
+        if isinstance(value, dict) and not set(value) - {"max_unscored_share"}:
+            return {**value, "min_pass_rate": 1.0}
+        return value
+
     # "llm": deepeval's LLM metric with the judge of [tool.ragate.judge] (gates.metrics.llm_metrics).
     judge: Literal["offline", "llm"] = "offline"
 
@@ -123,8 +142,8 @@ class MonitorRule(_Strict):
     than this share of the window's cases fails the per-case threshold (optional).
     """
 
-    threshold: float | None = None
-    max_drop: Annotated[float, Field(ge=0.0)] = 0.05
+    threshold: Number | None = None
+    max_drop: NonNegative = 0.05
     max_failing_share: Fraction | None = None
 
 
@@ -241,6 +260,7 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
         raise UsageError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping with keys env, datasets, metrics")
+    _check_dataset_names(path, data.get("datasets"))
     try:
         profile = GateProfile.model_validate(
             data | {"source": path, "sha256": hashlib.sha256(raw).hexdigest()}
@@ -274,6 +294,8 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
             raise UsageError(f"{path}: reports: {exc}") from exc
     for i, dataset in enumerate(profile.datasets):
         target = dataset.path if dataset.path.is_absolute() else root / dataset.path
+        if target.is_dir():
+            raise UsageError(f"{path}: datasets[{i}].path: {target} is a folder; give a JSONL file in it")
         if not target.is_file() and not (dataset.optional and not target.exists()):
             raise UsageError(
                 f"{path}: datasets[{i}].path: dataset file {target} not found"
@@ -291,6 +313,24 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
                     "regression cases (from feedback) do not have; leave it out of this dataset"
                 )
     return profile
+
+
+def _check_dataset_names(path: Path, datasets: Any) -> None:
+    """``datasets[i].name`` used twice: named where it repeats (the model's own check can
+    only point at the whole profile)."""
+    if not isinstance(datasets, list):
+        return
+    first: dict[str, int] = {}
+    for i, spec in enumerate(datasets):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            raise UsageError(
+                f"{path}: datasets[{i}].name: {name!r} is already the name of datasets[{first[name]}]; "
+                "every dataset needs its own name"
+            )
+        first[name] = i
 
 
 def needs_source_ids(metric: object) -> bool:

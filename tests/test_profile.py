@@ -126,7 +126,7 @@ BAD = {
     ),
     "duplicate dataset names": (
         changed(datasets=[{"name": "g", "path": "qa.jsonl"}, {"name": "g", "path": "qa.jsonl"}]),
-        "datasets: names must be unique",
+        "datasets[1].name: 'g' is already the name of datasets[0]",
     ),
     "missing key": (changed(metrics=None), "metrics: missing key"),
     "wrong kind": (
