@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gates import ENVIRONMENTS
 from ragate_core.errors import UsageError
@@ -38,8 +41,13 @@ def _input_spec(value: str) -> Path | str:
     return value
 
 
-def _check_output(args: argparse.Namespace) -> None:
-    """``--output`` must be a new or replaceable file, never the input: checked before any work."""
+JSONL_SUFFIXES = (".jsonl", ".json")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _check_output(args: argparse.Namespace, suffixes: tuple[str, ...] = JSONL_SUFFIXES) -> None:
+    """``--output`` must be a new or replaceable file of a format written here (``suffixes``),
+    never the input: checked before any work."""
     output, source = args.output, args.input
     if output is None:
         return
@@ -47,10 +55,44 @@ def _check_output(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--output {output}: is a directory; give a file path (for example {output}/out.jsonl)"
         )
+    if output.suffix.lower() not in suffixes:
+        raise UsageError(
+            f"--output {output}: the format follows the suffix, and {output.suffix or 'no suffix'} "
+            f"is not one written here; give a path ending in {' or '.join(suffixes)}"
+        )
     if source is not None and output.resolve() == source.resolve():
         raise UsageError(f"--output {output}: is the --input file; write the results to another file")
     if output.parent.exists() and not output.parent.is_dir():
         raise UsageError(f"--output {output}: {output.parent} is not a directory")
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]], metrics: list[str]) -> None:
+    """Scored rows as one Parquet file, in the columns ``--engine spark`` writes: the input's
+    columns, then ``score__<metric>`` (double, null when unscored) and ``reason__<metric>``.
+    Written beside ``path`` and moved into place only when complete."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    flat = []
+    for row in rows:
+        data = {k: v for k, v in row.items() if k not in ("scores", "reasons")}
+        for name in metrics:
+            data[f"score__{name}"] = row["scores"][name]
+            data[f"reason__{name}"] = row["reasons"][name]
+        flat.append(data)
+    table = pa.Table.from_pylist(flat)
+    for name in metrics:  # a column of nulls only would get no type
+        i = table.schema.get_field_index(f"score__{name}")
+        table = table.set_column(i, f"score__{name}", table.column(i).cast(pa.float64()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _require_rows(rows: list, path: Path) -> None:
@@ -185,7 +227,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ragate_core.jsonl import write_jsonl
     from ragate_core.tables import read_rows
 
-    _check_output(args)
+    _check_output(args, JSONL_SUFFIXES + PARQUET_SUFFIXES)
     rows = read_rows(args.input, AnswerRow)  # .jsonl, .csv or .parquet
     _require_rows(rows, args.input)
     # Every field MetricCase reads (ground_truth, answerable, source_ids, sources, ...).
@@ -197,7 +239,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         data["scores"] = {name: scores[name][i].value for name in args.metrics}
         data["reasons"] = {name: scores[name][i].reason for name in args.metrics}
         out.append(data)
-    write_jsonl(args.output, out)
+    if args.output.suffix.lower() in PARQUET_SUFFIXES:
+        write_parquet(args.output, out, args.metrics)
+    else:
+        write_jsonl(args.output, out)
     # A case outside a metric's scope (retrieval metrics on an unanswerable case) is not an error.
     unscored = sum(
         s.value is None and not s.details.get("not_applicable") for v in scores.values() for s in v
@@ -314,7 +359,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="FILE.jsonl",
-        help="input rows plus scores and reasons (with --engine spark also .parquet or a new table name)",
+        help="input rows plus scores and reasons: .jsonl, or .parquet (score__<metric> and "
+        "reason__<metric> columns); with --engine spark also a new table name",
     )
     p.add_argument(
         "--engine",
@@ -383,6 +429,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             import importlib
 
             getattr(importlib.import_module(module), adder)(sub)
+    # No prefix matching: --metric is not --metrics (a typo should be an error, not a guess).
+    parser.allow_abbrev = False
+    for command in sub.choices.values():
+        command.allow_abbrev = False
     return parser
 
 
