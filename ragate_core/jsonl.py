@@ -90,7 +90,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     try:
-        text = path.read_bytes().decode("utf-8")
+        # A byte-order mark (Windows editors write one) is not part of the first row.
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc

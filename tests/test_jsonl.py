@@ -39,6 +39,12 @@ def test_crlf_line_endings_are_accepted(tmp_path):
     assert [r.id for r in read_jsonl(path, Row)] == ["a", "b"]
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_row(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n')
+    assert [r.id for r in read_jsonl(path, Row)] == ["a", "b"]
+
+
 # One bad line each: the message names file:line and what is wrong there.
 BAD_LINES = {
     "malformed JSON": (
