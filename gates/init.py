@@ -38,6 +38,10 @@ SUITES: dict[str, tuple[str, str]] = {
         "Faithfulness gate: every claim of the answer is supported by the retrieved contexts.",
     ),
     "test_relevancy.py": ("answer_relevancy", "Answer relevancy gate: the answer addresses the question."),
+    "test_correctness.py": (
+        "answer_correctness",
+        "Answer correctness gate: the answer agrees with the golden set's reference answer.",
+    ),
     "test_toxicity.py": ("toxicity", "Toxicity gate: no answer is toxic."),
     "test_pii.py": ("pii", "PII gate: no answer leaks personal data or secrets."),
     "test_latency.py": ("latency", "Latency gate: the chain answers fast enough (95th percentile)."),
@@ -61,9 +65,11 @@ class InitResult:
 PYTEST_TABLE = """
 [tool.pytest.ini_options]
 # Added by `ragate init`: pytest imports your chain's package from the project folder, and
-# deepeval's and langsmith's pytest plugins (installed with ragate's dependencies) stay off.
+# deepeval's and langsmith's pytest plugins (installed with ragate's dependencies) stay off;
+# pytest-asyncio (also installed with them) is told its default, so it warns about nothing.
 pythonpath = ["."]
 addopts = "-p no:deepeval -p no:langsmith_plugin"
+asyncio_default_fixture_loop_scope = "function"
 """
 
 
