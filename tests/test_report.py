@@ -154,7 +154,7 @@ def test_markdown_of_a_passing_report() -> None:
     text = markdown(build_report("ci", PASSING, {}, RUN_INFO))
     assert text.startswith("## ✅ ragate gates: PASS (env `ci`)\n")
     assert "2 of 2 gates passed." in text
-    assert "Lowest-scoring cases" not in text
+    assert "Failing cases, worst first" not in text
 
 
 def test_summary_lines_one_per_gate_then_the_verdict() -> None:

@@ -71,7 +71,7 @@ def markdown(report: GateReport) -> str:
         )
     failing_cases = report.failing_cases()
     if failing_cases:
-        lines += ["", "<details><summary>Lowest-scoring cases</summary>", ""]
+        lines += ["", "<details><summary>Failing cases, worst first</summary>", ""]
         lines += ["| case | metric | score | reason |", "|---|---|---:|---|"]
         for case, metric, value, reason in failing_cases[:FAILING_CASES_SHOWN]:
             lines.append(f"| {case.id} | {metric} | {fmt(value)} | {reason.replace('|', '/')[:160]} |")
