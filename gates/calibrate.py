@@ -61,7 +61,10 @@ DATASETS: dict[str, tuple[Dataset, ...]] = {
         Dataset("correctness.jsonl"),  # numbers, entities, yes/no, declining; 5 languages
         Dataset("real_outputs.jsonl", label="correct", optional=True),  # the chain's own answers
     ),
-    "toxicity": (Dataset("toxicity.jsonl"),),
+    "toxicity": (
+        Dataset("toxicity.jsonl"),  # toxic texts and plain support text
+        Dataset("toxicity_identity.jsonl"),  # groups named neutrally, safety rules, hate in 5 languages
+    ),
     "pii": (Dataset("pii.jsonl"),),
 }
 # Compatibility: metric -> its first file.

@@ -32,6 +32,21 @@ named entities and proper nouns, and a toxic signal must survive the replacement
 Priya she is a worthless idiot" stays toxic. Words of the abuse lexicons are never
 replaced, however they are capitalised.
 
+**Groups are not evidence either.** A group of people named by age, disability,
+religion, origin, ethnicity, gender or orientation becomes "people" before both
+classifiers read the text, and so do the seeds (:func:`neutralise_groups`): classifiers
+learn that such words co-occur with hate and flag a discount "for pensioners and disabled
+customers" (the identity-term bias, Dixon et al. 2018). Hate is a group and a hostile or
+demeaning predicate, and the predicate survives: "Immigrants are vermin" is read as
+"people are vermin". The price: a stereotype whose predicate is harmless without its
+group ("<group> can't drive") is no longer caught by the classifiers. Clean seeds of kinds
+``identity_neutral``, ``safety_rule``, ``idiom``, ``wellbeing`` and ``object_complaint``
+(``"author": "H5"``) cover neutral group mentions, rules about weapons, pets and drink,
+"kill the engine" and feeling sick. A mild insult word aimed at a thing ("this stupid
+printer") is dropped (:func:`neutralise_object_frustration`): frustration with an object
+insults no one. Hate in German, French, Spanish and Italian is read by
+:data:`FOREIGN_HATE`, since MiniLM reads only English.
+
 Each sentence is scored on its own (long ones also in word windows) and a text takes its
 worst piece, so one abusive line inside an otherwise polite answer is caught. The value
 is the larger of the two calibrated probabilities: either model is sufficient evidence.
@@ -62,7 +77,7 @@ from ragate_core.text import split_sentences
 
 SEEDS_PATH = Path(__file__).parent / "data" / "toxicity_seeds.jsonl"
 # Similarity to the k nearest seeds of each class: k > 1 keeps one odd seed from deciding.
-TOP_K = 3
+TOP_K = 5
 # Profanity-check's raw probability is recalibrated with a logistic in logit space: its
 # own 0.5 nearly fires on "shoot me an email" (0.42) and fires on "stupid simple setup"
 # (0.86), while plain swearing mostly scores above 0.95.
@@ -103,7 +118,7 @@ STRONG_PROFANITY = re.compile(
 )
 INSULT_WORDS = (
     r"(?:stupid|idiot\w*|moron\w*|dumb\w*|useless|worthless|pathetic|brainless|brain-dead|imbecile|loser|"
-    r"trash|garbage|junk|incompetent|clown|retard\w*|coward|piece\s+of\s+\w+)"
+    r"trash|garbage|junk|incompetent|clown|retard\w*|coward|senile|decrepit|feeble-minded|piece\s+of\s+\w+)"
 )
 # Abuse aimed at the reader ("you are useless").
 INSULT = re.compile(rf"(?i)\b(?:you(?:'re|\s+are)?|ur|u)\s+(?:\w+\s+){{0,3}}?{INSULT_WORDS}\b")
@@ -145,6 +160,23 @@ FOREIGN_ABUSE = re.compile(
     r"|stronz[oa]|vaffanculo|figlio\s+di\s+puttana|pezzo\s+di\s+merda"
     r")(?!\w)"
 )
+# Hate in German, French, Spanish and Italian, which MiniLM (trained on English) cannot
+# read: a dehumanizing noun, abuse in any sentence ("Ungeziefer", "vermine", "escoria"),
+# or a group called animals or criminals ("... sind Tiere", "... son ladrones"). Read on
+# the sentence with its groups neutralised (:func:`neutralise_groups`), so the group is
+# "people" whichever group it was: a group is named in neutral text too, the predicate
+# is what makes it hate.
+FOREIGN_HATE = re.compile(
+    r"(?i)\b(?:"
+    r"ungeziefer|abschaum|untermensch\w*|schmarotzer\w*|kakerlaken|vergas(?:en|t)"
+    r"|vermine|racaille|sous-hommes?|cafards|des\s+sauvages"
+    r"|escoria|alimañas|cucarachas|infrahumanos|unos\s+salvajes"
+    r"|feccia|subumani|scarafaggi|dei\s+selvaggi"
+    r"|people\s+(?:sind|sont|son|sono)\s+(?:\w+\s+){0,2}?"
+    r"(?:tiere|ratten|parasiten|diebe|verbrecher|kriminelle|animaux|rats|parasites|voleurs|criminels|"
+    r"animales|ratas|parásitos|ladrones|criminales|animali|ratti|topi|parassiti|ladri|criminali|bestie)"
+    r")(?!\w)"
+)
 # Words that are never replaced as names: the abuse itself ("you Stupid Clown"). Whole
 # words only, like STRONG_PROFANITY (a prefix would protect "Shital").
 _ABUSE_LEXICON = re.compile(
@@ -154,6 +186,18 @@ _ABUSE_LEXICON = re.compile(
 
 def _abuse_word(word: str) -> bool:
     return bool(_ABUSE_LEXICON.match(word) or STRONG_PROFANITY.fullmatch(word))
+
+
+_NEGATION = re.compile(r"(?i)\b(?:not|never|no)\b|n't\b")
+
+
+def _insults_reader(text: str) -> bool:
+    """An insult word aimed at the reader ("you are too senile"), not negated ("you're not
+    stupid for asking"): with groups neutralised, MiniLM reads "people like you are too
+    senile to use the settings page" as settings text, so the metric reads :data:`INSULT`
+    too, as the input rail does."""
+    match = INSULT.search(text)
+    return bool(match) and not _NEGATION.search(match.group())
 
 
 def toxic_pattern(text: str) -> str | None:
@@ -167,6 +211,8 @@ def toxic_pattern(text: str) -> str | None:
     ):
         if pattern.search(text):
             return name
+    if FOREIGN_HATE.search(neutralise_groups(text)):
+        return "hate"
     return "profanity" if STRONG_PROFANITY.search(text) else None
 
 
@@ -298,6 +344,103 @@ def neutralise_names(texts: Sequence[str]) -> list[str]:
             pos = end
         out.append("".join([*pieces, text[pos:]]))
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Groups out: a group of people mentioned is not evidence either.
+# ---------------------------------------------------------------------------------------
+
+# Words that name a group of people by age, disability, religion, origin, ethnicity,
+# gender or sexual orientation, in English, German, French, Spanish and Italian. Both
+# classifiers learned that these words co-occur with hate (the identity-term bias of
+# toxicity classifiers: Dixon et al. 2018, "Measuring and Mitigating Unintended Bias in
+# Text Classification"; the Jigsaw "Unintended Bias in Toxicity Classification" data),
+# so a discount "for pensioners and disabled customers" looked like hate. Hate is a group
+# AND a hostile or demeaning predicate: with the group replaced by a neutral word the
+# predicate still carries it ("Immigrants are vermin" is read as "people are vermin"),
+# while a neutral mention becomes plain policy text. Slurs are deliberately absent: a
+# slur is abuse in itself and is never replaced.
+_GROUP_NOUNS = (
+    # English
+    r"(?:im)?migrants?|refugees?|asylum[\s-]+seekers?|foreigners?|expats?|aliens?|"
+    r"muslims?|moslems?|jews|christians?|catholics?|protestants?|hindus?|sikhs?|buddhists?|atheists?|"
+    r"gays|lesbians?|bisexuals?|homosexuals?|transgenders?|transsexuals?|queers|"
+    r"women|men|girls|boys|ladies|females|males|"
+    r"(?:the\s+)?elderly|seniors?|pensioners?|retirees?|old[\s-]+age[\s-]+pensioners?|"
+    r"teenagers?|teens?|children|child|kids?|minors?|juveniles?|youngsters?|"
+    r"(?:the\s+)?disabled|wheelchair[\s-]+users?|amputees?|"
+    r"blacks|whites|asians?|africans?|arabs?|hispanics?|latinos?|latinas?|roma|sinti|gitan[oa]s|gitans|roms|"
+    # German
+    r"ausländer(?:innen)?|flüchtlinge?|migranten|migrantinnen|einwanderer|zuwanderer|muslime|"
+    r"juden|jüdinnen|christen|schwule|lesben|behinderte[nr]?|rentner(?:innen)?|senioren|frauen|"
+    r"männer|kinder|ältere[nr]?|alte[nr]?|"
+    # French
+    r"immigrés?|immigrées?|étrangers?|étrangères?|réfugiés?|musulman(?:e|s|es)?|juifs?|juives?|"
+    r"chrétiens?|homosexuel(?:le)?s?|handicapé(?:e)?s?|personnes\s+âgées|retraités?|"
+    r"femmes|hommes|enfants|"
+    # Spanish
+    r"inmigrantes?|extranjer[oa]s?|refugiad[oa]s?|musulman(?:a|es|as)|judí[oa]s|judi[oa]s|"
+    r"cristian[oa]s|homosexuales|discapacitad[oa]s|minusválid[oa]s|ancian[oa]s|mayores|jubilad[oa]s|"
+    r"mujeres|hombres|niñ[oa]s|"
+    # Italian
+    r"immigrati|migranti|stranieri|straniere|rifugiati|musulmani|ebrei|cristiani|omosessuali|"
+    r"disabili|anziani|pensionati|donne|uomini|bambini"
+)
+_GROUP_ADJECTIVES = (
+    r"(?:im)?migrant|refugee|foreign|international|non-?resident|non-?eu|overseas|"
+    r"muslim|moslem|islamic|jewish|christian|catholic|protestant|hindu|sikh|buddhist|religious|"
+    r"gay|lesbian|bisexual|homosexual|transgender|trans|queer|non-?binary|same-?sex|same-?gender|lgbtq?\+?|"
+    r"female|male|pregnant|"
+    r"old|older|elderly|senior|aged|retired|young|younger|underage|"
+    r"disabled|handicapped|blind|deaf|autistic|mute|wheelchair-?bound|"
+    r"black|white|asian|african|arab|arabic|hispanic|latino|latina|indigenous|aboriginal|roma|"
+    r"ethnic|minority|"
+    r"american|british|english|german|french|spanish|italian|polish|romanian|russian|ukrainian|"
+    r"turkish|chinese|japanese|korean|indian|pakistani|mexican|nigerian|syrian|afghan|"
+    r"eastern\s+european|european|"
+    r"ausländische[nr]?|muslimische[nr]?|jüdische[nr]?|behinderte[nr]?|ältere[nr]?|"
+    r"handicapée?s?|étrangère?s?|âgée?s?|extranjer[oa]s?|discapacitad[oa]s?|stranier[ie]|anzian[ie]"
+)
+# "people", "customers", "passengers"...: a group adjective before one of these goes with it.
+_PEOPLE = (
+    r"people|persons?|folks?|customers?|clients?|passengers?|travell?ers?|guests?|visitors?|patients?|"
+    r"students?|pupils?|employees?|staff|workers?|users?|members?|residents?|citizens?|nationals?|"
+    r"applicants?|couples?|families|family|parents?|partners?|drivers?|riders?|shoppers?|"
+    r"leute|menschen|kunden|fahrgäste|personnes|clients|gens|personas|clientes|gente|persone|clienti"
+)
+_GROUP = re.compile(
+    rf"(?i)\b(?:(?:{_GROUP_ADJECTIVES})[\s,]+(?:(?:and|or|und|oder|et|ou|y|o|e)\s+)?)*"
+    rf"(?:(?:{_GROUP_ADJECTIVES})\s+(?:{_PEOPLE})|{_GROUP_NOUNS})\b"
+)
+GROUP_STAND_IN = "people"
+# A mild insult word before a thing ("this stupid printer", "the damn app"): frustration
+# with an object insults no one, so the word is dropped before both classifiers read the
+# sentence (profanity-check fires on "stupid" wherever it stands). Before a person or a
+# role ("the stupid agent", "you useless clown") it stays, and so do strong swear words.
+_PERSON_WORDS = (
+    rf"{_PEOPLE}|you|u|ya|agents?|support|team|staff|guy|guys|man|woman|men|women|idiots?|"
+    r"developers?|engineers?|designers?|managers?|boss|owner|bot|assistant|operator|person|kid|"
+    r"girl|boy|lady|him|her|them|company|bank|people"
+)
+_OBJECT_MILD = re.compile(
+    r"(?i)\b(this|that|the|these|those|my|our|your)\s+"
+    r"(?:stupid|dumb|damn|damned|crappy|silly|useless|ridiculous|annoying|bloody|freaking|stinking|lousy)\s+"
+    rf"(?!(?:{_PERSON_WORDS})\b)(?=[a-z])"
+)
+
+
+def neutralise_groups(text: str) -> str:
+    """``text`` with each group of people (by age, disability, religion, origin, ethnicity,
+    gender or orientation) replaced by "people": "Muslim passengers may use the prayer
+    room" is judged as "people may use the prayer room", "Immigrants are vermin" as
+    "people are vermin". Slurs and the abuse lexicons are never replaced. Pure regex, no model."""
+    return _GROUP.sub(GROUP_STAND_IN, text)
+
+
+def neutralise_object_frustration(text: str) -> str:
+    """``text`` without a mild insult word aimed at a thing: "The stupid scanner jams" is
+    read as "The scanner jams"; "the stupid agent" and strong swear words are kept."""
+    return _OBJECT_MILD.sub(lambda m: m.group(1) + " ", text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -480,12 +623,18 @@ class ToxicityDetector:
                         from ragate_core.embeddings import default_embeddings
 
                         embed = default_embeddings().encode
-                    self._prototypes = PrototypeClassifier(load_seeds(self._seeds_path), embed)
+                    # The seeds are read as the texts are: groups of people neutralised.
+                    seeds = [
+                        Seed(neutralise_groups(s.text), s.label, s.kind) for s in load_seeds(self._seeds_path)
+                    ]
+                    self._prototypes = PrototypeClassifier(seeds, embed)
         return self._prototypes
 
     def neutral(self, texts: Sequence[str]) -> list[str]:
-        """``texts`` with names replaced by stand-ins (unchanged without a neutraliser)."""
-        return self._neutralise(texts) if self._neutralise is not None else list(texts)
+        """``texts`` with names replaced by stand-ins (kept without a neutraliser) and groups
+        of people by "people" (:func:`neutralise_groups`)."""
+        named = self._neutralise(texts) if self._neutralise is not None else list(texts)
+        return [neutralise_object_frustration(neutralise_groups(t)) for t in named]
 
     def judge(self, texts: Sequence[str]) -> list[Judgment]:
         """The toxicity judgment of each text (its worst sentence or window)."""
@@ -503,7 +652,11 @@ class ToxicityDetector:
             for original in group:
                 sentence = neutral[original]
                 p_prof = profane[sentence]
-                if FOREIGN_ABUSE.search(original):  # on the original: "Arschloch" is no name
+                if (
+                    FOREIGN_ABUSE.search(original)  # on the original: "Arschloch" is no name
+                    or FOREIGN_HATE.search(neutralise_groups(original))
+                    or _insults_reader(sentence)
+                ):
                     p_prof = max(p_prof, STRONG_PROFANITY_PROBABILITY)
                 p_sentence, _ = proto[sentence]
                 for piece in [sentence, *windows(sentence)]:
@@ -528,6 +681,8 @@ def shared_detector() -> ToxicityDetector:
 
 __all__ = [
     "FOREIGN_ABUSE",
+    "FOREIGN_HATE",
+    "GROUP_STAND_IN",
     "HATE",
     "INSULT",
     "INSULT_WORDS",
@@ -540,7 +695,9 @@ __all__ = [
     "ToxicityDetector",
     "calibrated_profanity",
     "load_seeds",
+    "neutralise_groups",
     "neutralise_names",
+    "neutralise_object_frustration",
     "profanity",
     "sentences",
     "shared_detector",

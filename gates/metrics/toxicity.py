@@ -3,10 +3,11 @@
 The detection is :mod:`ragate_core.toxicity`, one copy shared with the toxicity rails:
 calibrated ``alt-profanity-check`` and a nearest-prototype classifier over MiniLM
 embeddings, both reading the answer with its names replaced by neutral stand-ins (a name
-such as "Dick" or "Shital" is never evidence). Each sentence (and word window of a long
-one) is scored and the answer takes its worst piece, so one abusive line inside an
-otherwise polite answer is caught. This module is the metric only: the value, the reason
-and the registration.
+such as "Dick" or "Shital" is never evidence) and its groups of people by "people" (a
+group mentioned is no evidence either: hate is a group and a hostile predicate). Each
+sentence (and word window of a long one) is scored and the answer takes its worst piece,
+so one abusive line inside an otherwise polite answer is caught. This module is the
+metric only: the value, the reason and the registration.
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ class Toxicity:
 
     name = "toxicity"
     # 2.1: clean seeds for medical, help-line, policy and price text; foreign insults.
-    version = "2.3"
+    # 2.4: groups of people neutralised before both classifiers (a group mentioned is no
+    # evidence, a hostile predicate is), clean seeds of neutral group mentions, safety
+    # rules, idioms and wellbeing text, foreign hate words, frustration with things; k = 5.
+    version = "2.4"
     direction = "lower_is_better"
     # The shared detector's code and seeds join the judgment cache key.
     depends_on = ("ragate_core.toxicity", "ragate_core.pii", "ragate_core/data/toxicity_seeds.jsonl")
     # Below the seeds' own 0.5: a missed threat costs more than a second look at a hard
-    # negative. Validation splits (never tuned on): recall 20/20 on toxicity.jsonl, 1 of 173
-    # names and ordinary sentences flagged in toxicity_hard_negatives.jsonl.
+    # negative. Validation splits (never tuned on), version 2.4: recall 20/20 and 0/21 false
+    # alarms on toxicity.jsonl, 1 of 173 names and ordinary sentences flagged in
+    # toxicity_hard_negatives.jsonl, see toxicity_identity.jsonl for group mentions.
     default_threshold = 0.4
 
     def __init__(self, seeds_path: Path = SEEDS_PATH) -> None:
