@@ -190,27 +190,63 @@ def _is_file_spec(spec: str) -> bool:
     return "/" in spec or spec.lower().endswith(FILE_SUFFIXES) or Path(spec).exists()
 
 
-def read_input(spark: Any, spec: str) -> Any:
+def check_input(spec: str) -> list[dict[str, Any]] | None:
+    """What can be checked of an input file before a Spark session starts (seconds of JVM
+    start-up): a JSONL or CSV file is read and validated whole (its rows are returned for
+    :func:`read_input`); a Parquet file (not a folder of parts) has its schema read with
+    pyarrow and checked for the needed columns. Tables and Parquet folders are checked by
+    :func:`read_input`. Raises :class:`UsageError`."""
+    from gates.schema import AnswerRow
+
+    if not _is_file_spec(spec):
+        return None
+    path = Path(spec)
+    if not path.exists():
+        raise UsageError(f"--input {spec}: no such file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        if path.is_file():
+            import pyarrow.parquet as pq
+
+            try:
+                columns = pq.read_schema(path).names
+            except Exception as exc:  # pyarrow's ArrowInvalid and OSError alike
+                raise UsageError(f"--input {spec}: not a Parquet file ({exc})") from exc
+            _check_columns(columns, f"--input {spec}")
+        return None
+    from ragate_core.tables import read_rows
+
+    rows = [r.model_dump() for r in read_rows(path, AnswerRow)]
+    if not rows:
+        raise UsageError(f"--input {spec}: no rows to score")
+    return rows
+
+
+def _check_columns(columns: Sequence[str], where: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UsageError(
+            f"{where}: missing column(s) {', '.join(missing)}; a row to score needs "
+            f"{', '.join(REQUIRED_COLUMNS)} "
+            "(optional: ground_truth, answerable, source_ids, sources, latency_ms)"
+        )
+
+
+def read_input(spark: Any, spec: str, rows: list[dict[str, Any]] | None = None) -> Any:
     """A DataFrame of the rows to score, with ``_seq`` (input order, 0-based).
 
     JSONL and CSV are read and validated by :func:`ragate_core.tables.read_rows` (row numbers
-    in errors); Parquet and tables are read by Spark and checked for the needed columns.
+    in errors; ``rows``: what :func:`check_input` read already); Parquet and tables are read
+    by Spark and checked for the needed columns.
     """
-    from gates.schema import AnswerRow
-
     if _is_file_spec(spec):
         path = Path(spec)
-        if not path.exists():
-            raise UsageError(f"--input {spec}: no such file")
         if path.suffix.lower() in (".parquet", ".pq"):
+            if not path.exists():
+                raise UsageError(f"--input {spec}: no such file")
             df = spark.read.parquet(str(path))
             where = f"--input {spec}"
         else:
-            from ragate_core.tables import read_rows
-
-            rows = [r.model_dump() for r in read_rows(path, AnswerRow)]
-            if not rows:
-                raise UsageError(f"--input {spec}: no rows to score")
+            rows = rows if rows is not None else check_input(spec)
             import pandas as pd
 
             frame = pd.DataFrame(rows)
@@ -225,13 +261,7 @@ def read_input(spark: Any, spec: str) -> Any:
             problem = exc.getCondition()
             raise UsageError(f"--input {spec}: no such table in the Spark catalog ({problem})") from exc
         where = f"--input table {spec}"
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise UsageError(
-            f"{where}: missing column(s) {', '.join(missing)}; a row to score needs "
-            f"{', '.join(REQUIRED_COLUMNS)} "
-            "(optional: ground_truth, answerable, source_ids, sources, latency_ms)"
-        )
+    _check_columns(df.columns, where)
     from pyspark.sql import types as T
 
     indexed = df.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
@@ -452,8 +482,9 @@ def score_on_spark(
 ) -> tuple[int, int]:
     """Score ``input_spec`` into ``output_spec``; returns (rows, unscored judgments)."""
     check_output(output_spec)
+    rows = check_input(input_spec)  # before the JVM starts: a bad file costs no session
     spark = spark_session(settings)
-    df = read_input(spark, input_spec).cache()
+    df = read_input(spark, input_spec, rows).cache()
     scored = score_frame(df, metrics).cache()
     unscored = 0
     for name in metrics:
