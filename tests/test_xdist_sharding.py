@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gates.engine import Case, shard_of
+from gates.engine import Case, split_shares
 
 pytest_plugins = ["pytester"]
 
@@ -115,11 +115,10 @@ def test_each_worker_answers_its_share_and_the_verdict_is_the_serial_one(project
     by_pid: dict[int, set[str]] = {}
     for call in calls:
         by_pid.setdefault(call["pid"], set()).add(call["q"])
-    shares = {
-        index: {q for i, q in enumerate(QUESTIONS, 1) if shard_of(_case(f"q{i:02d}"), 2) == index}
-        for index in (0, 1)
-    }
-    assert all(shares.values()), shares  # the hash splits these twelve ids both ways
+    text = dict(zip((f"q{i:02d}" for i in range(1, len(QUESTIONS) + 1)), QUESTIONS))
+    split = split_shares([_case(f"q{i:02d}") for i in range(1, len(QUESTIONS) + 1)], 2)
+    shares = {index: {text[c.id] for c in members} for index, members in enumerate(split)}
+    assert sorted(map(len, shares.values())) == [6, 6], shares  # twelve ids, six each
     assert sorted(map(sorted, by_pid.values())) == sorted(map(sorted, shares.values()))
     # Side by side, not one after the other behind a lock.
     (first, second) = ([c for c in calls if c["pid"] == pid] for pid in by_pid)
@@ -150,11 +149,19 @@ def _case(case_id: str) -> Case:
     return Case(case_id, case_id, "golden", "?", ("latency",))
 
 
-def test_shares_are_a_stable_hash_of_the_dataset_id() -> None:
-    # Repeated samples of one case stay in one share; the split does not depend on the order.
+def test_shares_are_even_stable_and_keep_repeats_together() -> None:
+    # Repeated samples of one case stay in one share; the split does not depend on the order;
+    # shares differ in size by at most one dataset id.
+    cases = [_case(f"q{i:02d}") for i in range(1, 23)]
     repeat = Case("q01#r2", "q01", "golden", "?", ("latency",), repeat=1)
-    assert shard_of(repeat, 3) == shard_of(_case("q01"), 3)
-    assert [shard_of(_case(f"q{i:02d}"), 2) for i in range(1, 13)] == [
-        shard_of(_case(f"q{i:02d}"), 2) for i in range(1, 13)
+    split = split_shares([*cases, repeat], 2)
+    assert sorted(len({c.base_id for c in m}) for m in split) == [11, 11]
+    assert [c.id for c in split[0] + split[1]].count("q01#r2") == 1
+    assert next(i for i, m in enumerate(split) if repeat in m) == next(
+        i for i, m in enumerate(split) if any(c.id == "q01" for c in m)
+    )
+    backwards = split_shares(list(reversed(cases)), 2)
+    assert [sorted(c.id for c in m) for m in backwards] == [
+        sorted(c.id for c in m if c.repeat == 0) for m in split
     ]
-    assert {shard_of(_case(f"q{i:02d}"), 4) for i in range(1, 41)} == {0, 1, 2, 3}
+    assert [len(m) for m in split_shares([_case(f"q{i:02d}") for i in range(1, 41)], 4)] == [10, 10, 10, 10]
