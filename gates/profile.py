@@ -188,9 +188,14 @@ class GateProfile(_Strict):
 
     @model_validator(mode="after")
     def _datasets_unique(self) -> GateProfile:
-        names = [d.name for d in self.datasets]
-        if len(set(names)) != len(names):
-            raise ValueError(f"datasets: names must be unique, got {names}")
+        first: dict[str, int] = {}
+        for i, spec in enumerate(self.datasets):
+            if spec.name in first:
+                raise ValueError(
+                    f"datasets[{i}].name: {spec.name!r} is already the name of "
+                    f"datasets[{first[spec.name]}]; every dataset needs its own name"
+                )
+            first[spec.name] = i
         return self
 
     def metrics_for(self, dataset: DatasetSpec) -> list[str]:
@@ -260,7 +265,6 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
         raise UsageError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping with keys env, datasets, metrics")
-    _check_dataset_names(path, data.get("datasets"))
     try:
         profile = GateProfile.model_validate(
             data | {"source": path, "sha256": hashlib.sha256(raw).hexdigest()}
@@ -313,24 +317,6 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
                     "regression cases (from feedback) do not have; leave it out of this dataset"
                 )
     return profile
-
-
-def _check_dataset_names(path: Path, datasets: Any) -> None:
-    """``datasets[i].name`` used twice: named where it repeats (the model's own check can
-    only point at the whole profile)."""
-    if not isinstance(datasets, list):
-        return
-    first: dict[str, int] = {}
-    for i, spec in enumerate(datasets):
-        name = spec.get("name") if isinstance(spec, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in first:
-            raise UsageError(
-                f"{path}: datasets[{i}].name: {name!r} is already the name of datasets[{first[name]}]; "
-                "every dataset needs its own name"
-            )
-        first[name] = i
 
 
 def needs_source_ids(metric: object) -> bool:
@@ -406,7 +392,10 @@ def _describe(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        if not err["loc"] and err["type"] == "value_error":
+            # A whole-profile rule (GateProfile's own validators) names its key itself.
+            lines.append(str(err["ctx"]["error"]))
+        elif err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
         elif err["type"] == "missing":
             lines.append(f"{key}: missing key")
