@@ -28,8 +28,9 @@ session's event log (``spark_stages``: tasks, wall, task seconds, executor run/C
 
 Usage: bench_scale.py [--sizes 1000,10000] [--repeats 1000:3,10000:1] [--metrics ...]
        [--large-metrics toxicity,pii] [--engines local,spark1,spark2] [--name scale]
-       [--spark-conf key=value ...]  (extra Spark configuration for the Spark engines, e.g.
-       "spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1" to compare JIT settings)
+       [--spark-conf key=value ...]  (extra Spark configuration for the Spark engines; a local
+       session runs its JVM with C1 only (gates.spark.LOCAL_JVM_OPTIONS): give
+       "spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=4" to time the JVM's default JIT)
 Each figure records the load average (``uptime``) when it was taken.
 Writes benchmarks/results/<name>.json after every engine (partial results survive).
 """

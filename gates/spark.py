@@ -52,6 +52,13 @@ REQUIRED_COLUMNS = ("id", "question", "answer", "contexts")
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".pq")
 MIN_JAVA = 17
 TASKS_PER_CORE = 4  # scoring tasks per core: small enough tasks that a slow core is evened out
+# A local session's JVM only moves Arrow batches between the Python workers: its C2 compiler
+# cost 1.3-1.9 CPU s per scoring run at 1,000 rows, taken from the workers on two cores.
+# C1 only (HotSpot's TieredStopAtLevel=1) halved the JVM's CPU and took local[1] -> local[2]
+# from 1.54x to 1.71x (toxicity) and 1.50x to 1.65x (pii) (benchmarks/results/
+# scale_1k_tox_pii.json against scale_1k_tox_pii_jit1.json). Set on local masters only, and
+# never over the user's own spark.driver.extraJavaOptions.
+LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 class SparkUnavailable(Exception):
@@ -168,6 +175,8 @@ def spark_session(settings: SparkSettings) -> Any:
         .config("spark.python.worker.reuse", "true")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    if master.startswith("local") and "spark.driver.extraJavaOptions" not in settings.conf:
+        builder = builder.config("spark.driver.extraJavaOptions", LOCAL_JVM_OPTIONS)
     for key, value in settings.conf.items():
         builder = builder.config(key, value)
     try:
