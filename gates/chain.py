@@ -8,7 +8,8 @@ optional:
 - ``version() -> dict[str, str]`` (or a ``version`` attribute/property): what identifies the
   answers the chain gives (config hash, prompt, model file...). It keys the generation
   cache and names the model version in MLflow. Without it, a chain is identified by its
-  factory's import string only, and the report says so.
+  factory's import string and a hash of its code (:func:`code_hash`: the factory's and the
+  chain class's source files), and the report says so.
 - ``prepare() -> str``: bring the chain up to date (for example, index the corpus) and
   return a hash of what it indexed; the hash joins the version.
 - ``mlflow_model() -> str | PythonModel``: what to register in MLflow for this chain (a
@@ -99,17 +100,38 @@ class Answer:
                 "texts the model saw; return an empty list when nothing was retrieved)"
             )
 
-        def count(key: str) -> int | None:
+        if not isinstance(data["answer"], str):
+            raise TypeError(
+                f"the chain returned answer {data['answer']!r} ({type(data['answer']).__name__}); "
+                "return the answer text (str)"
+            )
+        for key in ("contexts", "sources"):
             value = data.get(key)
-            return None if value is None else int(value)
+            listed = hasattr(value, "__iter__") and not isinstance(value, (str, bytes, Mapping))
+            if value is not None and not listed:
+                # A single string would be read one character per context.
+                raise TypeError(
+                    f"the chain returned {key!r} as {type(value).__name__}; return a list of strings"
+                )
+
+        def number(key: str, kind: type) -> Any:
+            value = data.get(key)
+            if value is None:
+                return None
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"the chain returned {key!r} = {value!r}; give a number ({kind.__name__}) or leave it out"
+                ) from None
 
         return cls(
-            answer=str(data["answer"]),
+            answer=data["answer"],
             contexts=tuple(str(c) for c in data.get("contexts") or ()),
             sources=tuple(str(s) for s in data.get("sources") or ()),
-            latency_ms=_latency(data.get("latency_ms"), measured_ms),
-            prompt_tokens=count("prompt_tokens"),
-            completion_tokens=count("completion_tokens"),
+            latency_ms=_latency(number("latency_ms", float), measured_ms),
+            prompt_tokens=number("prompt_tokens", int),
+            completion_tokens=number("completion_tokens", int),
             blocked=blocked,
             rail=data.get("rail"),
         )
@@ -187,6 +209,29 @@ def _add_pytest_pythonpath(root: Path) -> None:
             sys.path.insert(0, folder)
 
 
+def code_hash(chain: Any, factory: str | None = None) -> str:
+    """SHA-256 (first 16 hex digits) of the source files of the factory's module and of the
+    module defining the chain's class: what identifies a chain that has no ``version``. A
+    change outside those files (a prompt file, a model, a module they import) is not seen."""
+    import hashlib
+    import inspect
+    import sys
+
+    modules = {type(chain).__module__}
+    if factory:
+        modules.add(factory.partition(":")[0])
+    digest = hashlib.sha256()
+    for name in sorted(modules):
+        module = sys.modules.get(name)
+        try:
+            path = inspect.getsourcefile(module) if module is not None else None
+        except TypeError:  # a built-in module
+            path = None
+        if path:
+            digest.update(name.encode() + b"\0" + Path(path).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def chain_version(chain: Any, factory: str | None = None) -> dict[str, str]:
     """What identifies a chain's answers: its ``version`` (method or attribute) and, after
     ``prepare()`` (which brings its index up to date), the hash of what it indexed.
@@ -194,12 +239,21 @@ def chain_version(chain: Any, factory: str | None = None) -> dict[str, str]:
     ``factory`` (the import string) is recorded too, so two chains without a version of
     their own never share cached answers.
     """
+    if not callable(getattr(chain, "invoke", None)):
+        raise TypeError(
+            f"the factory returned {type(chain).__name__}, which has no invoke(question) method; "
+            "return the chain object"
+        )
     raw = getattr(chain, "version", None)
     if callable(raw):
         raw = raw()
     version = {k: str(v) for k, v in (raw or {}).items()}
     if factory:
         version.setdefault("factory", factory)
+    if not raw:
+        # No version of its own: the chain's code stands in, so an edited chain is never
+        # answered from the cache of the old one.
+        version["code"] = code_hash(chain, factory)
     if hasattr(chain, "prepare"):
         version["index"] = str(chain.prepare())
     return version
