@@ -57,6 +57,7 @@ from typing import Any
 
 from gates.metrics import quantities as qty
 from gates.metrics.base import MetricCase, Score, register, score_each
+from gates.metrics.text import _DOCS, _THE_QUESTION
 
 MODEL_FILE = Path(__file__).parent / "data" / "correctness_model.json"
 
@@ -611,7 +612,10 @@ _DECLINE = re.compile(
     r"\b(i (do not|don't|dont) know|i'm not sure|i am not sure|not sure|no idea|"
     r"i (do not|don't|dont|did not|didn't) (have|find|see) (any |the |enough )?(information|details|data|"
     r"answer|mention|documentation)|"
-    r"(do|does|did) ?(not|n't) (seem to )?(cover|mention|say|include|specify|contain|list|state|provide)|"
+    r"(do|does|did) ?(not|n't) (seem to )?(mention|say|specify)\b|"
+    # "does not cover / include ..." only about the documentation or the question (text.py).
+    rf"{_DOCS} (do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide)\b|"
+    rf"(do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide) {_THE_QUESTION}|"
     r"(no|any) (information|details|mention) (about|on|of|regarding)|"
     r"not (covered|mentioned|specified|documented|stated|listed)|"
     r"(can(no|')t|could(n't| not)|unable to|wasn't able to|am not able to) (find|tell|confirm|say|answer|"
@@ -821,7 +825,7 @@ class AnswerCorrectness:
     """Whether the answer agrees with the case's ground truth (higher is better)."""
 
     name = "answer_correctness"
-    version = "1.3"
+    version = "1.4"
     direction = "higher_is_better"
 
     def __init__(self, model_path: Path = MODEL_FILE) -> None:

@@ -268,7 +268,7 @@ class AnswerRelevancy:
     """Whether the answer addresses the question (higher is better)."""
 
     name = "answer_relevancy"
-    version = "1.3"
+    version = "1.4"
     direction = "higher_is_better"
     default_threshold = 0.5
 

@@ -70,10 +70,25 @@ _NUMBER_WORDS = dict(
 _NOT_A_NEGATION = re.compile(
     r"no (?:later|earlier|more|less|fewer|longer|sooner) than\b|^\s*no\b[,.!:]", re.I
 )
+# What a declining answer says does not cover the question: the documentation, and the
+# question itself (shared with answer_correctness's decline patterns).
+_DOCS = (
+    r"(documentation|documents|docs|context|contexts|sources|passages|texts?|materials?|"
+    r"information( (provided|given|available|i have))?|knowledge base|faq|manual|guides?)"
+)
+_THE_QUESTION = (
+    r"(?:(this|that|it|these|those|them)(?=\s*([.,;:!?)]|$))|"
+    r"(your|the|this|that) (question|topic|request|case)|(such|any|this|that) (information|details|case))"
+)
 _ABSTAIN = re.compile(
     r"\b(i (do not|don't|dont) know|i'm not sure|i am not sure|"
     r"i (do not|don't|dont) have (any |the )?(information|details|data|specifics|documentation)|"
-    r"(do|does|did) ?(not|n't) (seem to )?(cover|mention|say|include|specify|contain|list|state)|"
+    r"(do|does|did) ?(not|n't) (seem to )?(mention|say|specify)\b|"
+    # "does not cover / include / contain ..." declines only when what does not is the
+    # documentation, or what is not covered is the question ("it does not cover that."):
+    # "No, the insurance does not cover accident damage" is an answer.
+    rf"{_DOCS} (do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide)\b|"
+    rf"(do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide) {_THE_QUESTION}|"
     r"(no|any) information (about|on)|not (covered|mentioned|specified|documented)|"
     r"(can(no|')t|could(n't| not)|unable to|wasn't able to) (find|tell|confirm|say|answer|locate|see)|"
     r"not something i can (confirm|answer|say)|not able to (answer|find|confirm)|isn't (covered|mentioned)|"
