@@ -8,6 +8,7 @@ promotion. It is validated when pytest starts; every problem names the file and 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -260,7 +261,9 @@ def load_profile(env_or_path: str, root: Path, profiles_dir: Path | None = None)
         )
     raw = path.read_bytes()
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)
+        text = io.StringIO(raw.decode("utf-8"))
+        text.name = str(path)  # PyYAML names the stream in its marks: the file, not "<unicode string>"
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -59,7 +59,10 @@ def validate_rows(
         try:
             row = model.model_validate(data)
         except ValidationError as exc:
-            raise error(f"{where}: {describe(exc)}") from exc
+            known = ""
+            if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+                known = f" (a row's fields: {', '.join(model.model_fields)})"
+            raise error(f"{where}: {describe(exc)}{known}") from exc
         row_id = getattr(row, "id", None)
         if row_id is not None:
             if row_id in seen:

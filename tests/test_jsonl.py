@@ -149,3 +149,17 @@ def test_write_text_replaces_content(tmp_path):
     write_text(path, json.dumps({"a": 2}))
     assert json.loads(path.read_text(encoding="utf-8")) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_an_unknown_field_lists_the_known_ones(tmp_path) -> None:
+    from gates.schema import GoldenCase
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text(
+        '{"id": "a", "question": "Q?", "ground_truth": "A.", "source_ids": [], "answerable": false}\n'
+    )
+    with pytest.raises(UsageError) as caught:
+        read_jsonl(path, GoldenCase)
+    message = str(caught.value)
+    assert "qa.jsonl:1: unknown field 'answerable'" in message
+    assert "(a row's fields: id, question, ground_truth, source_ids, tags)" in message

@@ -210,3 +210,11 @@ def test_an_environment_name_reads_the_project_s_committed_profile(tmp_path: Pat
     assert load_profile("staging", tmp_path).source == own
     # An environment the project has no file for falls back to the shipped profile.
     assert committed_profile(tmp_path, "prod") == PROFILES_DIR / "prod.yaml"
+
+
+def test_bad_yaml_is_named_by_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "ci.yaml"
+    path.write_text("env: ci\ndatasets: [\nmetrics: {}\n")
+    with pytest.raises(UsageError) as caught:
+        load_profile(str(path), tmp_path)
+    assert f'in "{path}", line 2' in str(caught.value) and "<unicode string>" not in str(caught.value)
