@@ -750,6 +750,16 @@ class GateReporter:
         report = state.report or build_report(state.env, state.gates, state.cases, state.run_info)
         for line, colour in summary_lines(report, state.report_paths):
             terminalreporter.write_line(line, **({colour: True} if colour else {}))
+        if state.profile is not None:
+            from gates.profile import vacuous_metrics
+
+            vacuous = vacuous_metrics(state.profile)
+            if vacuous:
+                terminalreporter.write_line(
+                    f"ragate: {', '.join(vacuous)}: no rule of the profile can fail (e.g. min_mean 0), so "
+                    "this verdict proves nothing about them; `ragate promote` refuses such a profile",
+                    yellow=True,
+                )
         if state.tracking:
             colour = "red" if state.tracking.startswith("tracking failed") else None
             terminalreporter.write_line(f"ragate: {state.tracking}", **({colour: True} if colour else {}))
