@@ -2,9 +2,12 @@
 
 The gate engine, ``ragate score``, :func:`gates.evaluate` and the Spark engine all score
 through these functions, so the same rows give the same numbers everywhere: cases go to a
-metric in fixed batches of :data:`SCORE_BATCH` in input order (batch composition can move
-an embedding by ~1e-7), a batch that raises leaves each of its cases unscored with the
-error as the reason (counted, never dropped), and errors are never cached.
+metric in batches in input order (:func:`batch_slices`: a first batch of :data:`FIRST_BATCH`,
+then :data:`SCORE_BATCH` at a time), a batch that raises leaves each of its cases unscored
+with the error as the reason (counted, never dropped), and errors are never cached. A
+case's score does not depend on which batch it is in (the encoder gives a text the same
+vector whatever it is encoded with; ``tests/test_first_score_batches.py`` checks the
+metrics on their labeled files), so the cut only decides when the first scores appear.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from typing import Any
 from gates.metrics.base import Metric, MetricCase, Score, judgment_key_and_reads
 
 SCORE_BATCH = 64
+# The first batch is smaller: a run's first scores (and the error of a model that fails to
+# load) come after 16 cases' work instead of 64's, which is most of the time to the first
+# score once the models are loaded (benchmarks/bench_metrics.py --first-score-only).
+FIRST_BATCH = 16
 
 
 def metric_case(fields: Mapping[str, Any]) -> MetricCase:
@@ -36,11 +43,31 @@ def metric_case(fields: Mapping[str, Any]) -> MetricCase:
     return MetricCase(**data)
 
 
-def score_batches(metric: Metric, cases: Sequence[MetricCase], batch: int = SCORE_BATCH) -> list[Score]:
-    """One :class:`Score` per case, in order; a failing batch makes its cases unscored."""
+def batch_slices(n: int, batch: int = SCORE_BATCH, first: int | None = None) -> list[slice]:
+    """The batches of ``n`` cases, in order: ``first`` cases, then ``batch`` at a time.
+
+    ``first`` defaults to :data:`FIRST_BATCH` with the default ``batch`` and to ``batch``
+    otherwise (a caller that sizes its own batches, such as a Spark task handing over one
+    group, gets exactly those). Both must be >= 1.
+    """
+    if first is None:
+        first = FIRST_BATCH if batch == SCORE_BATCH else batch
+    if batch < 1 or first < 1:
+        raise ValueError(f"batch sizes must be >= 1, got batch={batch}, first={first}")
+    bounds = [0, *range(min(first, n), n, batch)] if n else []
+    return [slice(start, end) for start, end in zip(bounds, [*bounds[1:], n])]
+
+
+def score_batches(
+    metric: Metric, cases: Sequence[MetricCase], batch: int = SCORE_BATCH, first: int | None = None
+) -> list[Score]:
+    """One :class:`Score` per case, in order; a failing batch makes its cases unscored.
+
+    Cases go to ``metric.score_batch`` in the batches of :func:`batch_slices`.
+    """
     out: list[Score] = []
-    for start in range(0, len(cases), batch):
-        chunk = list(cases[start : start + batch])
+    for part in batch_slices(len(cases), batch, first):
+        chunk = list(cases[part])
         try:
             scores = metric.score_batch(chunk)
             if len(scores) != len(chunk):

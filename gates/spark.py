@@ -2,10 +2,11 @@
 
 ``ragate score --engine spark --input X --output Y`` reads X (JSONL, CSV, Parquet, or a
 table name in the session's catalog), scores every row with ``groupBy(batch)
-.applyInPandas``, and writes Y in the same forms. Rows are cut into the batches
-``ragate score`` uses locally (:data:`gates.scoring.SCORE_BATCH` consecutive rows in input
-order), and each batch goes through :func:`gates.scoring.score_batches`, so every score and
-every unscored reason equals the local run's. Each Python worker loads each model once
+.applyInPandas``, and writes Y in the same forms. Rows are cut into batches of
+:data:`gates.scoring.SCORE_BATCH` consecutive rows in input order, and each batch goes
+through :func:`gates.scoring.score_batches`, the local loop; a case's score does not depend
+on the batch it is in (``tests/test_first_score_batches.py``), so every score and every
+unscored reason equals the local run's (``tests/test_spark.py``). Each Python worker loads each model once
 (``get_metric`` keeps one instance per process; Spark reuses its Python workers).
 
 The batches are spread over :data:`TASKS_PER_CORE` tasks per core of the session

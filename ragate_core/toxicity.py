@@ -62,6 +62,7 @@ are scored by their own metrics), so sharing the detector hides nothing from it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 import threading
@@ -76,6 +77,14 @@ from ragate_core.prototypes import seed_rows
 from ragate_core.text import split_sentences
 
 SEEDS_PATH = Path(__file__).parent / "data" / "toxicity_seeds.jsonl"
+# The seeds' MiniLM vectors, computed once and shipped (:func:`write_seed_vectors`): embedding
+# the ~500 seeds took ~2.5 CPU-s of every process's first toxicity score. Keyed by the
+# weights and the exact texts embedded; a stale or foreign file is ignored (the vectors are
+# computed as before), never used.
+SEED_VECTORS_PATH = Path(__file__).parent / "data" / "toxicity_seed_vectors.npz"
+# Seeds re-embedded at load and compared bit for bit with the file: a torch build or CPU
+# that computes other vectors makes the whole file unused.
+SEED_VECTOR_CHECKS = 4
 # Similarity to the k nearest seeds of each class: k > 1 keeps one odd seed from deciding.
 TOP_K = 5
 # Profanity-check's raw probability is recalibrated with a logistic in logit space: its
@@ -514,10 +523,16 @@ def _top_k_mean(similarities: np.ndarray, k: int) -> np.ndarray:
 class PrototypeClassifier:
     """Nearest-prototype toxicity over sentence embeddings, calibrated on its own seeds."""
 
-    def __init__(self, seeds: Sequence[Seed], embed: Embed) -> None:
+    def __init__(self, seeds: Sequence[Seed], embed: Embed, vectors: np.ndarray | None = None) -> None:
+        """``vectors``: the seeds' embeddings when already known (one row per seed, as
+        ``embed`` gives them: :func:`stored_seed_vectors`); otherwise they are embedded."""
         self._embed = embed
         self.seeds = list(seeds)
-        raw = np.asarray(embed([s.text for s in self.seeds]), dtype=np.float64)
+        if vectors is None:
+            vectors = embed([s.text for s in self.seeds])
+        raw = np.asarray(vectors, dtype=np.float64)
+        if raw.shape[0] != len(self.seeds):
+            raise ValueError(f"{raw.shape[0]} seed vectors for {len(self.seeds)} seeds")
         labels = np.array([s.label for s in self.seeds])
         # The shared "support-desk text" directions: leading right singular vectors of the
         # (uncentred) clean seeds, the first of which is their mean direction.
@@ -573,6 +588,67 @@ class PrototypeClassifier:
         return max(votes, key=lambda kind: votes[kind])
 
 
+def seed_vectors_key(texts: Sequence[str], model_name: str) -> str:
+    """What a seed-vector file is valid for: the weights (``MiniLMEncoder.name``) and the
+    exact texts embedded, in order (sha256)."""
+    digest = hashlib.sha256(model_name.encode("utf-8"))
+    for text in texts:
+        digest.update(b"\0" + text.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def stored_seed_vectors(
+    texts: Sequence[str], encoder: Any, path: Path = SEED_VECTORS_PATH
+) -> np.ndarray | None:
+    """The shipped vectors of ``texts`` (float32, one row per text) when they are exactly what
+    ``encoder`` computes, else None (the caller embeds the texts).
+
+    Used only when the file's key (:func:`seed_vectors_key`) names the same weights and the
+    same texts, and :data:`SEED_VECTOR_CHECKS` of its rows (the shortest text, the longest,
+    two between) re-embedded here come out bit for bit the same: a text's vector does not
+    depend on what it is encoded with (:mod:`ragate_core.embeddings`), so a torch build or
+    CPU that computes other vectors shows in any of them. A missing or unreadable file is
+    treated as stale.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            key, vectors = str(data["key"]), np.array(data["vectors"])
+    except (OSError, KeyError, ValueError):
+        return None
+    if not texts or key != seed_vectors_key(texts, encoder.name) or vectors.shape[0] != len(texts):
+        return None
+    by_length = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    picks = sorted(
+        {by_length[round(j * (len(texts) - 1) / (SEED_VECTOR_CHECKS - 1))] for j in range(SEED_VECTOR_CHECKS)}
+    )
+    fresh = np.asarray(encoder.encode([texts[i] for i in picks]))
+    if fresh.dtype != vectors.dtype or not np.array_equal(fresh, vectors[picks]):
+        return None
+    return vectors
+
+
+def detector_seed_texts(seeds_path: Path = SEEDS_PATH) -> list[str]:
+    """The texts :class:`ToxicityDetector` embeds for its seeds (groups neutralised)."""
+    return [neutralise_groups(s.text) for s in load_seeds(seeds_path)]
+
+
+def write_seed_vectors(seeds_path: Path = SEEDS_PATH, path: Path = SEED_VECTORS_PATH) -> Path:
+    """Embed the seeds with the packaged MiniLM and write them to ``path`` with their key:
+    run after editing the seed file (``tests/test_first_score_seed_vectors.py`` fails until then).
+
+        python -c "from ragate_core.toxicity import write_seed_vectors; write_seed_vectors()"
+    """
+    from ragate_core.embeddings import MiniLMEncoder
+
+    encoder = MiniLMEncoder()
+    texts = detector_seed_texts(seeds_path)
+    vectors = np.asarray(encoder.encode(texts))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, key=np.array(seed_vectors_key(texts, encoder.name)), vectors=vectors)
+    tmp.replace(path)
+    return path
+
+
 # ---------------------------------------------------------------------------------------
 # The detector.
 # ---------------------------------------------------------------------------------------
@@ -618,16 +694,18 @@ class ToxicityDetector:
         if self._prototypes is None:
             with self._lock:
                 if self._prototypes is None:
-                    embed = self._embed
-                    if embed is None:
-                        from ragate_core.embeddings import default_embeddings
-
-                        embed = default_embeddings().encode
                     # The seeds are read as the texts are: groups of people neutralised.
                     seeds = [
                         Seed(neutralise_groups(s.text), s.label, s.kind) for s in load_seeds(self._seeds_path)
                     ]
-                    self._prototypes = PrototypeClassifier(seeds, embed)
+                    embed, vectors = self._embed, None
+                    if embed is None:
+                        from ragate_core.embeddings import default_encoder
+
+                        encoder = default_encoder()
+                        embed = encoder.encode
+                        vectors = stored_seed_vectors([s.text for s in seeds], encoder)
+                    self._prototypes = PrototypeClassifier(seeds, embed, vectors)
         return self._prototypes
 
     def neutral(self, texts: Sequence[str]) -> list[str]:
@@ -687,6 +765,7 @@ __all__ = [
     "INSULT",
     "INSULT_WORDS",
     "SEEDS_PATH",
+    "SEED_VECTORS_PATH",
     "STRONG_PROFANITY",
     "TOXIC_REQUEST",
     "Judgment",
@@ -694,13 +773,17 @@ __all__ = [
     "Seed",
     "ToxicityDetector",
     "calibrated_profanity",
+    "detector_seed_texts",
     "load_seeds",
     "neutralise_groups",
     "neutralise_names",
     "neutralise_object_frustration",
     "profanity",
+    "seed_vectors_key",
     "sentences",
     "shared_detector",
+    "stored_seed_vectors",
     "toxic_pattern",
     "windows",
+    "write_seed_vectors",
 ]
