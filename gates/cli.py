@@ -203,15 +203,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _metric_list(value: str) -> list[str]:
-    from gates.metrics.base import metric_names
+    from gates.metrics.base import is_metric, metric_names
 
     names = [v.strip() for v in value.split(",") if v.strip()]
-    known = metric_names()
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if not is_metric(n)]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}"
+            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(metric_names())}"
         )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} listed more than once; name each metric once")
     return names
 
 
