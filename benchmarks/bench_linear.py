@@ -13,7 +13,9 @@ answer), each size in a fresh process so that its peak memory is its own:
   dataset and masked, answered by ``FakeZeroLatencyChain`` (defined here: a fake with no
   model, so only the harness is timed), every answer and judgment written to a fresh
   SQLite cache, the exact metrics ``latency``, ``hit_rate``, ``mrr``, ``context_recall``
-  scored, the verdict with its bootstrap intervals, and ``gate-report.json`` written).
+  scored, the verdict with its bootstrap intervals, and ``gate-report.json`` written; above
+  ``gates.engine.RESULTS_IN_MEMORY`` cases the results are spooled to disk as they are
+  scored and the report streamed from there).
 
 Reported per size: wall seconds and CPU seconds (user + system of the process: on a machine
 shared with other jobs the wall time mostly measures the others), medians of ``--repeats``
@@ -31,6 +33,7 @@ With the defaults: about 15-20 minutes on a quiet 2-core machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -139,12 +142,13 @@ def _one_gate(n: int) -> dict[str, Any]:
         cases = load_cases(profile, folder, cache=cache)
         engine = GateEngine(profile, folder, lambda: FakeZeroLatencyChain(by_question), cache, cases=cases)
         run = engine.run()
-        records = {}
-        for result in run.results:
-            record = result.to_dict()
-            records[record["id"]] = record
-        report = build_report(
-            "ci", run.verdict.gates, records, {"thresholds": run.thresholds, "profile": str(profile_path)}
+        # The cases as GateRun.case_records gives them: sorted by id, read one at a time from
+        # the run's spool (a run of more than gates.engine.RESULTS_IN_MEMORY cases).
+        report = dataclasses.replace(
+            build_report(
+                "ci", run.verdict.gates, (), {"thresholds": run.thresholds, "profile": str(profile_path)}
+            ),
+            cases=run.case_records(),
         )
         write_reports(report, folder / "reports", ["json"])
         seconds, cpu = time.perf_counter() - start, _cpu() - cpu

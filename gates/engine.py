@@ -10,9 +10,13 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import sqlite3
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -35,12 +39,12 @@ from gates.metrics.base import (
     passes,
 )
 from gates.profile import DatasetSpec, GateProfile
-from gates.results import ChampionBaseline, GateResult
+from gates.results import CaseRecord, ChampionBaseline, GateResult
 from gates.schema import UNANSWERABLE_TAG, GoldenCase, NonBlank
 from gates.scoring import masked_strings, score_through_cache, strings_in
 from gates.verdict import Verdict, metric_gates
 from ragate_core.errors import UsageError
-from ragate_core.tables import read_rows
+from ragate_core.tables import iter_rows
 
 
 class AdversarialRow(BaseModel):
@@ -64,6 +68,9 @@ MASK_NAMESPACE = "mask"
 # (gates.api) misses there and asks the chain again: it never scores masked text.
 GENERATION_NAMESPACE = "generation"
 MASKED_GENERATION_NAMESPACE = "generation-masked"
+# A run of more cases is answered and scored this many at a time, and its results spooled to
+# disk as they are scored (ResultSpool): memory stays bounded at any number of cases.
+RESULTS_IN_MEMORY = 2000
 
 
 def mask_text(text: str, names: bool = False, keep: tuple[str, ...] = ()) -> str:
@@ -125,7 +132,7 @@ def prefetch_masks(requests: Sequence[tuple[str, bool, tuple[str, ...]]], cache:
     cache.put_many(MASK_NAMESPACE, fresh)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a large run holds one per case
 class Case:
     """One question to put to the chain (one sample of it, under repeated sampling).
 
@@ -152,19 +159,39 @@ class Case:
         return self.raw_question or self.question
 
 
+def masked_with_answer(
+    answer: str, keep: tuple[str, ...], values: Sequence[Any], cache: Cache | NoCache | None = None
+) -> tuple[str, list[Any]]:
+    """The one masking rule for what quotes an answer: ``answer`` as it is shown (its mask,
+    names included, values quoted from ``keep``, its contexts, spared) and ``values``
+    (reasons, details: strings, or dicts and lists holding them) masked alike when masking
+    changed the answer, else as they are. A reason may quote the answer ("weakest claim
+    '...'"), so it holds personal data exactly when the answer does. With ``cache``, the
+    values' masks come from (and go to) its mask entries (:func:`prefetch_masks`).
+
+    The reports (:func:`masked_answer_and_reasons`), xdist shares and spooled results
+    (:func:`shareable_state`) apply it."""
+    shown = mask_text(answer, names=True, keep=keep)
+    if shown == answer:
+        return shown, list(values)
+    if cache is not None:
+        prefetch_masks([(t, True, keep) for t in strings_in(*values)], cache)
+    from ragate_core.pii import removed_fragments
+
+    pieces = removed_fragments(answer, shown)  # a reason may quote a masked value in pieces
+    return shown, [masked_strings(v, keep, pieces) for v in values]
+
+
 def masked_answer_and_reasons(
     answer: str | None, contexts: tuple[str, ...], reasons: dict[str, str]
 ) -> tuple[str | None, dict[str, str]]:
     """An answer and its scores' reasons as reports show them: personal data and names
-    masked, values quoted from the contexts (a support desk's address, its staff) kept. A
-    reason may quote the answer ("weakest claim '...'"), so when masking changed the answer
-    its reasons are masked too."""
+    masked, values quoted from the contexts (a support desk's address, its staff) kept; the
+    reasons masked too when masking changed the answer (:func:`masked_with_answer`)."""
     if answer is None:
         return None, dict(reasons)
-    shown = mask_text(answer, names=True, keep=contexts)
-    if shown == answer:
-        return shown, dict(reasons)
-    return shown, {m: mask_text(r, names=True, keep=contexts) for m, r in reasons.items()}
+    shown, (masked,) = masked_with_answer(answer, contexts, [reasons])
+    return shown, dict(masked)
 
 
 def _prefetch_answer_masks(results: Sequence[CaseResult], cache: Cache | NoCache) -> None:
@@ -195,8 +222,12 @@ class CaseResult:
     # the SHA-256 of the chain's raw answer, which keys its judgments. Such an answer is read
     # back only when every judgment it needs is cached, so no metric scores it.
     answer_sha256: str | None = None
+    # Read back from a ResultSpool: what to_dict gave when the result was spooled (JSON).
+    shown: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.shown is not None:
+            return json.loads(self.shown)
         answer = self.answer
         shown = masked_answer_and_reasons(
             None if answer is None else answer.answer,
@@ -305,7 +336,9 @@ class GateRun:
     """Everything the gate items and the reports read."""
 
     profile: GateProfile
-    results: list[CaseResult]
+    # In case order: a list, or for a run of more than RESULTS_IN_MEMORY cases the results
+    # read back from its spool (SpooledResults: answers holding personal data come back masked).
+    results: Sequence[CaseResult]
     verdict: Verdict
     thresholds: dict[str, float]
     chain_version: dict[str, str]
@@ -324,14 +357,192 @@ class GateRun:
     def gates_for(self, metric: str) -> list[GateResult]:
         return [g for g in self.verdict.gates if g.metric == metric]
 
+    def case_records(self) -> Sequence[CaseRecord]:
+        """The cases as the report keeps them (:class:`CaseRecord`, masked), sorted by id, as
+        :func:`gates.report.build_report` orders them; a spooled run's are read from its
+        spool one at a time (:class:`SpooledCases`)."""
+        if isinstance(self.results, SpooledResults):
+            return self.results.case_records()
+        return tuple(sorted((CaseRecord.from_dict(r.to_dict()) for r in self.results), key=lambda c: c.id))
+
     def case(self, case_id: str) -> CaseResult:
         """The result of case ``case_id`` (``KeyError`` if the run has none)."""
+        if isinstance(self.results, SpooledResults):
+            return self.results.find(case_id)
         if self._by_id is None or len(self._by_id) != len(self.results):
             index: dict[str, CaseResult] = {}
             for result in self.results:
                 index.setdefault(result.case.id, result)  # the first, as the scan found it
             self._by_id = index
         return self._by_id[case_id]
+
+
+class ResultSpool:
+    """Where the per-case results of a large run wait (:meth:`GateEngine.run`): a SQLite
+    file in a private temporary folder, removed with the run.
+
+    Each result is written once scored, as an xdist worker shares it
+    (:func:`shareable_state`: an answer holding personal data masked, with its raw SHA-256;
+    nothing raw is written), with what the reports show of it (:meth:`CaseResult.to_dict`)
+    and its contexts by number (each distinct text stored once). Memory holds, per metric,
+    each case's value (8 bytes) and whether it was scored (1 byte), what the verdict reads,
+    and the distinct context texts.
+    """
+
+    def __init__(self, cases: Sequence[Case], metrics: Iterable[str], cache: Cache | NoCache) -> None:
+        self.cases = cases
+        self.cache = cache
+        self.count = 0
+        self._folder = tempfile.TemporaryDirectory(prefix="ragate-results-")
+        self.db = sqlite3.connect(Path(self._folder.name) / "results.sqlite", check_same_thread=False)
+        self.db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+            "CREATE TABLE results (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, state TEXT, record TEXT);"
+            "CREATE TABLE contexts (number INTEGER PRIMARY KEY, text TEXT NOT NULL);"
+        )
+        self._numbers: dict[str, int] = {}
+        self._texts: list[str] | None = None
+        self._values = {name: array("d") for name in metrics}
+        self._scored = {name: bytearray() for name in metrics}
+        self._finished = False
+
+    def add(self, results: Sequence[CaseResult]) -> None:
+        """Write ``results`` (the next ones in case order) and keep their values."""
+        rows, fresh = [], []
+        for r in results:
+            state = shareable_state(r, self.cache)
+            answer = state["answer"]
+            if answer is not None:
+                numbers = []
+                for text in answer["contexts"]:
+                    number = self._numbers.get(text)
+                    if number is None:
+                        number = self._numbers[text] = len(self._numbers)
+                        fresh.append((number, text))
+                    numbers.append(number)
+                answer["contexts"] = numbers
+            record = json.dumps(r.to_dict(), ensure_ascii=False)
+            rows.append((self.count, r.case.id, json.dumps(state, ensure_ascii=False), record))
+            for name, values in self._values.items():
+                if name in r.case.metrics:
+                    score = r.scores.get(name)
+                    value = None if score is None else score.value
+                    values.append(math.nan if value is None else value)
+                    self._scored[name].append(value is not None)
+            self.count += 1
+        self.db.executemany("INSERT INTO contexts VALUES (?, ?)", fresh)
+        self.db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", rows)
+        # The masks of these answers are in their records now: forget them (memory per case).
+        for r in results:
+            if r.answer is not None:
+                _KNOWN_MASKS.pop((r.answer.answer, True, tuple(r.answer.contexts)), None)
+
+    def results(self) -> SpooledResults:
+        """Every result written, read back in case order (call once all are written)."""
+        if not self._finished:
+            self.db.execute("CREATE INDEX results_id ON results (id, seq)")
+            self.db.commit()
+            self._numbers = {}
+            self._finished = True
+        return SpooledResults(self)
+
+    def values(self, metric: str) -> list[float | None]:
+        """``metric``'s per-case values (``None`` = unscored), cases outside its scope left out."""
+        return [v if scored else None for v, scored in zip(self._values[metric], self._scored[metric])]
+
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = [t for (t,) in self.db.execute("SELECT text FROM contexts ORDER BY number")]
+        return self._texts
+
+    def result(self, seq: int, state: str, record: str) -> CaseResult:
+        data = json.loads(state)
+        answer = data["answer"]
+        if answer is not None:
+            texts = self.texts()
+            answer["contexts"] = [texts[n] for n in answer["contexts"]]
+        result = CaseResult.from_state(self.cases[seq], data)
+        result.shown = record
+        return result
+
+
+class _SpoolSequence(Sequence[Any]):
+    """Indexing for a sequence read back from a :class:`ResultSpool`: slices and negative
+    indices as a list's, each item read by :meth:`_at` (a position in ``0..len-1``)."""
+
+    spool: ResultSpool
+
+    def __len__(self) -> int:
+        return self.spool.count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self._at(position)
+
+    def _at(self, position: int) -> Any:
+        raise NotImplementedError
+
+
+class SpooledResults(_SpoolSequence):
+    """A spooled run's results (:class:`ResultSpool`), in case order, each read from disk
+    when asked for: as a worker of an xdist run hands them over (an answer holding personal
+    data masked, with its raw SHA-256), and :meth:`CaseResult.to_dict` as when it was
+    scored."""
+
+    def __init__(self, spool: ResultSpool) -> None:
+        self.spool = spool
+
+    def _at(self, position: int) -> CaseResult:
+        state, record = self.spool.db.execute(
+            "SELECT state, record FROM results WHERE seq = ?", (position,)
+        ).fetchone()
+        return self.spool.result(position, state, record)
+
+    def __iter__(self) -> Iterator[CaseResult]:
+        cursor = self.spool.db.execute("SELECT seq, state, record FROM results ORDER BY seq")
+        while rows := cursor.fetchmany(512):
+            for seq, state, record in rows:
+                yield self.spool.result(seq, state, record)
+
+    def find(self, case_id: str) -> CaseResult:
+        """The result of case ``case_id`` (the first, if repeated); ``KeyError`` if none."""
+        row = self.spool.db.execute(
+            "SELECT seq, state, record FROM results WHERE id = ? ORDER BY seq LIMIT 1", (case_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(case_id)
+        return self.spool.result(*row)
+
+    def values(self, metric: str) -> list[float | None]:
+        return self.spool.values(metric)
+
+    def case_records(self) -> SpooledCases:
+        return SpooledCases(self.spool)
+
+
+class SpooledCases(_SpoolSequence):
+    """A spooled run's cases as the report keeps them (:class:`CaseRecord`), sorted by id
+    (SQLite compares UTF-8 bytes: the order of Python's ``sorted``), read one at a time, so
+    ``gate-report.json`` is written from the spool without every case in memory."""
+
+    def __init__(self, spool: ResultSpool) -> None:
+        self.spool = spool
+
+    def _at(self, position: int) -> CaseRecord:
+        (record,) = self.spool.db.execute(
+            "SELECT record FROM results ORDER BY id, seq LIMIT 1 OFFSET ?", (position,)
+        ).fetchone()
+        return CaseRecord.from_dict(json.loads(record))
+
+    def __iter__(self) -> Iterator[CaseRecord]:
+        cursor = self.spool.db.execute("SELECT record FROM results ORDER BY id, seq")
+        while rows := cursor.fetchmany(512):
+            for (record,) in rows:
+                yield CaseRecord.from_dict(json.loads(record))
 
 
 def question_keep(case: Any) -> tuple[str, ...]:
@@ -361,7 +572,9 @@ def load_cases(
         datasets.append(chosen)
     if mask and cache is not None:
         prefetch_masks([(c.question, True, question_keep(c)) for chosen in datasets for c in chosen], cache)
-    for chosen in datasets:
+    datasets.reverse()
+    while datasets:  # each dataset's read cases freed once its run cases are made
+        chosen = datasets.pop()
         for repeat in range(profile.sampling.repeats):
             for c in chosen:
                 suffix = f"#r{repeat + 1}" if profile.sampling.repeats > 1 else ""
@@ -372,7 +585,9 @@ def load_cases(
                         dataset=c.dataset,
                         # Masked once, here where cases enter, as the input rail masks a
                         # user's message: nothing ragate writes holds the raw text.
-                        question=mask_text(c.question, True, question_keep(c)) if mask else c.question,
+                        question=_same_if_equal(
+                            mask_text(c.question, True, question_keep(c)) if mask else c.question, c.question
+                        ),
                         metrics=c.metrics,
                         ground_truth=c.ground_truth,
                         source_ids=c.source_ids,
@@ -392,6 +607,12 @@ def load_cases(
     return cases
 
 
+def _same_if_equal(text: str, original: str) -> str:
+    """``original`` itself when ``text`` equals it: a question its mask leaves unchanged is
+    held once, not as two equal strings."""
+    return original if text == original else text
+
+
 def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> list[Case]:
     if spec.kind == "regression" or (spec.optional and not path.exists()):
         from gates.feedback import regression_cases  # feedback rows; a missing optional file: none
@@ -407,7 +628,7 @@ def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> li
                 metrics,
                 tags=tuple(t for t in (r.category, r.technique) if t),
             )
-            for r in read_rows(path, AdversarialRow)
+            for r in iter_rows(path, AdversarialRow)
         ]
     # Metric, tag and source-id tuples repeat across rows: each distinct one is held once,
     # so a large dataset's cases cost their own text, not a copy of every tuple.
@@ -436,7 +657,7 @@ def _read_dataset(path: Path, spec: DatasetSpec, metrics: tuple[str, ...]) -> li
             answerable=r.answerable,
             tags=once(r.tags),
         )
-        for r in read_rows(path, GoldenCase)
+        for r in iter_rows(path, GoldenCase)
     ]
 
 
@@ -638,15 +859,36 @@ class GateEngine:
         return configured(self.profile) if callable(configured) else metric
 
     def run(self) -> GateRun:
+        """Answer, score and decide the profile's cases.
+
+        A run of more than :data:`RESULTS_IN_MEMORY` cases is answered and scored that many
+        cases at a time, each part's results spooled to disk (:class:`ResultSpool`) as soon
+        as they are scored: its :attr:`GateRun.results` read them back from there, and the
+        verdict reads per-metric value arrays. The same answers, scores, verdict and report."""
         cases = (
             self.cases if self.cases is not None else load_cases(self.profile, self.root, cache=self.cache)
         )
-        results, version, stats = self.answer_and_score(cases)
-        return self.decide(results, version, stats)
+        if len(cases) <= RESULTS_IN_MEMORY or self.engine == "spark":
+            results, version, stats = self.answer_and_score(cases)
+            return self.decide(results, version, stats)
+        spool = ResultSpool(cases, self.metrics, self.cache)
+        version, stats = self.answer_and_score_into(cases, spool.add, RESULTS_IN_MEMORY)
+        return self.decide(spool.results(), version, stats)
 
     def answer_and_score(self, cases: Sequence[Case]) -> tuple[list[CaseResult], dict[str, str], RunStats]:
         """Answer and score ``cases`` (all of a run, or an xdist worker's share) through the
         cache: the results in case order, the chain's version, and what it cost."""
+        results: list[CaseResult] = []
+        version, stats = self.answer_and_score_into(cases, results.extend)
+        return results, version, stats
+
+    def answer_and_score_into(
+        self, cases: Sequence[Case], sink: Callable[[list[CaseResult]], Any], part: int | None = None
+    ) -> tuple[dict[str, str], RunStats]:
+        """:meth:`answer_and_score`, ``part`` cases at a time (all at once by default): each
+        part's results, in case order, handed to ``sink`` once answered, scored and their
+        masks known (and not kept here); the chain is built once, on the first miss. Returns
+        the chain's version and what the whole run cost."""
         stats = RunStats(cases=len(cases))
         # A declared version ([tool.ragate.gates] chain_version) keys the cache without the
         # chain: a run whose answers are all cached never imports, builds or prepares it.
@@ -657,25 +899,38 @@ class GateEngine:
         else:
             version = declared
 
+        from gates.served import served_counts  # H4: served-model retries/failures in the report
+
         if self.engine == "spark":  # the same cache reads/writes and stats; the work on Spark
             from gates.spark import generate_and_score
 
             results = generate_and_score(self, chain, version, cases, stats)
-        else:
+            stats.served_retries, stats.served_failures = served_counts(results)
+            # What reports show of each answer, masked once here (from the cache when warm).
+            # The same request CaseResult.to_dict makes (masked_answer_and_reasons: names too).
+            _prefetch_answer_masks(results, self.cache)
+            sink(results)
+            return version, stats
+        size = part or max(1, len(cases))
+        for begin in range(0, len(cases), size) if cases else [0]:
+            share = cases[begin : begin + size]
+            spent = RunStats(cases=len(share))
             start = time.perf_counter()
-            results = self._generate(chain, version, cases, stats)
-            stats.generate_seconds = time.perf_counter() - start
+            results, chain = self._generate(chain, version, share, spent)
+            spent.generate_seconds = time.perf_counter() - start
 
             start = time.perf_counter()
-            self._score(results, stats)
-            stats.score_seconds = time.perf_counter() - start
-        from gates.served import served_counts  # H4: served-model retries/failures in the report
-
-        stats.served_retries, stats.served_failures = served_counts(results)
-        # What reports show of each answer, masked once here (from the cache when warm).
-        # The same request CaseResult.to_dict makes (masked_answer_and_reasons: names too).
-        _prefetch_answer_masks(results, self.cache)
-        return results, version, stats
+            self._score(results, spent)
+            spent.score_seconds = time.perf_counter() - start
+            spent.served_retries, spent.served_failures = served_counts(results)
+            # What reports show of each answer, masked once here (from the cache when warm).
+            # The same request CaseResult.to_dict makes (masked_answer_and_reasons: names too).
+            _prefetch_answer_masks(results, self.cache)
+            for name, value in dataclasses.asdict(spent).items():
+                if name != "cases":  # parts answered one after another: counts and seconds add up
+                    setattr(stats, name, getattr(stats, name) + value)
+            sink(results)
+        return version, stats
 
     def _built_chain(
         self, stats: RunStats, declared: dict[str, str] | None = None
@@ -701,15 +956,21 @@ class GateEngine:
             )
         return chain, version
 
-    def decide(self, results: list[CaseResult], version: dict[str, str], stats: RunStats) -> GateRun:
-        """The verdict over every result: per-metric gates, regression against the champion
-        (its baseline is fetched here and handed to the verdict, which reads no store)."""
+    def decide(self, results: Sequence[CaseResult], version: dict[str, str], stats: RunStats) -> GateRun:
+        """The verdict over every result (a list, or :class:`SpooledResults`, whose values
+        come from its arrays): per-metric gates, regression against the champion (its
+        baseline is fetched here and handed to the verdict, which reads no store)."""
         champion, champion_error = self._champion()
+        spooled = results if isinstance(results, SpooledResults) else None
         gates = metric_gates(
             self.profile,
             self.metrics,
             self.thresholds,
-            lambda name: [self._value(r, name) for r in results if name in r.case.metrics],
+            lambda name: (
+                spooled.values(name)
+                if spooled is not None
+                else [self._value(r, name) for r in results if name in r.case.metrics]
+            ),
         )
         gates.extend(self._regression(results, champion, champion_error))
         verdict = Verdict(self.profile.env, str(self.profile.source), self.profile.sha256, tuple(gates))
@@ -737,7 +998,7 @@ class GateEngine:
             return None, str(exc)
 
     def _regression(
-        self, results: list[CaseResult], champion: ChampionBaseline | None, error: str | None
+        self, results: Sequence[CaseResult], champion: ChampionBaseline | None, error: str | None
     ) -> list[GateResult]:
         """``max_regression`` rules: paired comparison with the champion's recorded scores."""
         allowed = self._allowed_drops()
@@ -832,10 +1093,11 @@ class GateEngine:
 
     def _generate(
         self, chain: Any, version: dict[str, str], cases: Sequence[Case], stats: RunStats
-    ) -> list[CaseResult]:
+    ) -> tuple[list[CaseResult], Any]:
         """Answers for ``cases`` from the cache (:meth:`cached_results`), the misses from the
         chain (``chain`` None: built here on the first miss, and checked against the declared
-        ``version``), cached by :meth:`store_answers`."""
+        ``version``), cached by :meth:`store_answers`; and the chain (still None when every
+        answer was cached)."""
         results, keys = self.cached_results(version, cases, stats)
         todo = [(r, k) for r, k in zip(results, keys) if r.answer is None]
         self.progress(f"generating {len(todo)} answers ({stats.generation_cache_hits} cached)")
@@ -864,7 +1126,7 @@ class GateEngine:
         self.store_answers(fresh)
         stats.generated = len(fresh)
         stats.model_seconds = sum(a.latency_ms for a in fresh.values()) / 1000.0
-        return results
+        return results, chain
 
     def _invoke(self, chain: Any, case: Case) -> Answer:
         sampling = self.profile.sampling
@@ -889,7 +1151,7 @@ class GateEngine:
             for (r, _), score in zip(todo, scores):
                 r.scores[name] = score
 
-    def _flaky(self, results: list[CaseResult]) -> dict[str, list[str]]:
+    def _flaky(self, results: Sequence[CaseResult]) -> dict[str, list[str]]:
         """Per metric, the cases whose pass/fail differs across repeated samples."""
         if self.profile.sampling.repeats < 2:
             return {}
@@ -1032,16 +1294,18 @@ def shareable_state(result: CaseResult, cache: Cache | NoCache) -> dict[str, Any
     if result.answer is None or result.answer_sha256 is not None:
         return state  # no answer, or the masked one the cache kept (its judgments masked too)
     raw, keep = result.answer.answer, tuple(result.answer.contexts)
-    shown, reasons = masked_answer_and_reasons(raw, keep, {m: s.reason for m, s in result.scores.items()})
+    shown, (reasons, details) = masked_with_answer(
+        raw,
+        keep,
+        [{m: s.reason for m, s in result.scores.items()}, {m: s.details for m, s in result.scores.items()}],
+        cache,
+    )
     if shown == raw:
         return state
-    details = {m: s.details for m, s in result.scores.items()}
-    prefetch_masks([(t, True, keep) for t in strings_in(details)], cache)
     state["answer"]["answer"] = shown
     state["answer_sha256"] = answer_sha256(raw)
     state["scores"] = {
-        m: [s.metric_version, s.value, reasons[m], masked_strings(s.details, keep)]
-        for m, s in result.scores.items()
+        m: [s.metric_version, s.value, reasons[m], details[m]] for m, s in result.scores.items()
     }
     return state
 

@@ -9,8 +9,9 @@ pytest item all call it.
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -170,11 +171,14 @@ class GateReport:
     ``thresholds`` are the per-case thresholds per metric, ``directions`` each metric's
     ``higher_is_better``/``lower_is_better``, ``missing`` the gated metrics of the profile
     that reported no gate, ``champion`` the baseline the regression gate compared with.
+    ``cases`` is a tuple, or for a large run a sequence read from its spool one case at a
+    time (``gates.engine.GateRun.case_records``): readers iterate it, and
+    :meth:`iter_json` writes it without every case in memory.
     """
 
     env: str
     gates: tuple[GateResult, ...] = ()
-    cases: tuple[CaseRecord, ...] = ()
+    cases: Sequence[CaseRecord] = ()
     missing: tuple[str, ...] = ()
     created: str = ""
     profile: str | None = None
@@ -218,13 +222,34 @@ class GateReport:
         """(case, metric, value, reason) for every case failing or unscored on a gated metric,
         metric by metric (in the report's order), worst first: unscored cases, then the
         farthest from passing (lowest for a higher-is-better metric, highest otherwise)."""
-        rows = []
+        return sorted(self._failing_rows(), key=self._worst_first())
+
+    def worst_failing(self, limit: int) -> tuple[int, list[tuple[CaseRecord, str, float | None, str]]]:
+        """How many rows :meth:`failing_cases` has, and its first ``limit`` rows, holding no
+        more than ``limit`` of them at a time (a report of many cases, read from a spool, lists
+        the worst without every failing case in memory)."""
+        count = 0
+
+        def counted() -> Iterator[tuple[CaseRecord, str, float | None, str]]:
+            nonlocal count
+            for row in self._failing_rows():
+                count += 1
+                yield row
+
+        rows = counted()
+        worst = heapq.nsmallest(max(0, limit), rows, key=self._worst_first())  # stable, as sorted()
+        count += sum(1 for _ in rows)  # what nsmallest left unread (a limit of 0 reads none)
+        return count, worst
+
+    def _failing_rows(self) -> Iterator[tuple[CaseRecord, str, float | None, str]]:
         for case in self.cases:
             for metric, value in case.scores.items():
                 if metric not in self.thresholds:
                     continue
                 if value is None or not self.case_passes(metric, value):
-                    rows.append((case, metric, value, case.reasons.get(metric, "")))
+                    yield (case, metric, value, case.reasons.get(metric, ""))
+
+    def _worst_first(self) -> Callable[[tuple[CaseRecord, str, float | None, str]], tuple[int, int, float]]:
         order = {m: i for i, m in enumerate(self.thresholds)}
 
         def worst_first(row: tuple[CaseRecord, str, float | None, str]) -> tuple[int, int, float]:
@@ -233,7 +258,7 @@ class GateReport:
                 return (order[metric], 0, 0.0)
             return (order[metric], 1, value if self.higher_is_better(metric) else -value)
 
-        return sorted(rows, key=worst_first)
+        return worst_first
 
     def to_dict(self) -> dict[str, Any]:
         return {

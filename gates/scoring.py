@@ -148,12 +148,15 @@ def judgment_entries(
         keep = tuple(cases[i].contexts)
         texts.extend((t, True, keep) for t in strings_in(entries[i]["reason"], entries[i]["details"]))
     prefetch_masks(texts, cache)
+    from ragate_core.pii import removed_fragments
+
     for i in personal:
         keep = tuple(cases[i].contexts)
+        pieces = removed_fragments(cases[i].answer, mask_text(cases[i].answer, True, keep))
         entries[i] = {
             "value": entries[i]["value"],
-            "reason": masked_strings(entries[i]["reason"], keep),
-            "details": masked_strings(entries[i]["details"], keep),
+            "reason": masked_strings(entries[i]["reason"], keep, pieces),
+            "details": masked_strings(entries[i]["details"], keep, pieces),
         }
     return entries
 
@@ -171,15 +174,18 @@ def strings_in(*values: Any) -> list[str]:
     return out
 
 
-def masked_strings(value: Any, keep: tuple[str, ...]) -> Any:
+def masked_strings(value: Any, keep: tuple[str, ...], fragments: frozenset[str] = frozenset()) -> Any:
     """``value`` with every string in it (nested in dicts, lists and tuples) masked, names
-    included and values quoted from ``keep`` spared; lists come back as lists."""
+    included and values quoted from ``keep`` spared; lists come back as lists. ``fragments``
+    (:func:`ragate_core.pii.removed_fragments` of the answer the value quotes) are masked
+    too: the pieces a masked value can be quoted in ("171, 2345678" of a phone number)."""
     from gates.engine import mask_text
+    from ragate_core.pii import mask_fragments
 
     if isinstance(value, str):
-        return mask_text(value, names=True, keep=keep)
+        return mask_fragments(mask_text(value, names=True, keep=keep), fragments)
     if isinstance(value, dict):
-        return {k: masked_strings(v, keep) for k, v in value.items()}
+        return {k: masked_strings(v, keep, fragments) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [masked_strings(v, keep) for v in value]
+        return [masked_strings(v, keep, fragments) for v in value]
     return value

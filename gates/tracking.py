@@ -18,11 +18,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from gates.results import ChampionBaseline, GateReport
+from gates.results import CaseRecord, ChampionBaseline, GateReport
 from ragate_core.errors import UsageError
 
 REGISTERED_MODEL = "ragate-chain"
@@ -325,8 +326,8 @@ def _track(
         with tempfile.TemporaryDirectory(prefix="ragate-artifacts-") as folder:
             for path in report_paths:
                 shutil.copyfile(path, Path(folder) / path.name)
-            cases = {"cases": [c.to_dict() for c in report.cases]}
-            (Path(folder) / "cases.json").write_text(json.dumps(cases, indent=2), encoding="utf-8")
+            with (Path(folder) / "cases.json").open("w", encoding="utf-8") as handle:
+                write_cases_json(report.cases, handle)
             client.log_artifacts(run.info.run_id, folder)
         version = _model_version_for(client, root, vid, chain_version, run.info.run_id)
     failed = [g.name for g in report.failing] + [f"{m} (not run)" for m in report.missing]
@@ -382,6 +383,18 @@ def champion_baseline(root: Path, env: str) -> ChampionBaseline | None:
     except Exception as exc:
         raise TrackingError(f"cannot read the champion's scores: {type(exc).__name__}: {exc}") from exc
     return ChampionBaseline(str(version.version), run_id, {c["id"]: c["scores"] for c in cases})
+
+
+def write_cases_json(cases: Iterable[CaseRecord], handle: IO[str]) -> None:
+    """Write ``cases.json`` (the champion's per-case scores, read by :func:`champion_baseline`)
+    into ``handle`` one case at a time: exactly ``json.dumps({"cases": [c.to_dict() ...]},
+    indent=2)``, without every case's dict (or the whole text) in memory. Each case is dumped
+    on its own and indented to its depth (ASCII-escaped JSON has no newline inside a string)."""
+    separator = '{\n  "cases": [\n    '
+    for case in cases:
+        handle.write(separator + json.dumps(case.to_dict(), indent=2).replace("\n", "\n    "))
+        separator = ",\n    "
+    handle.write('{\n  "cases": []\n}' if separator.startswith("{") else "\n  ]\n}")
 
 
 def scored_cases(report: GateReport) -> int:

@@ -53,7 +53,16 @@ def validate_rows(
     :class:`UsageError` subclass). Rows are consumed lazily, so a source's own errors
     (bad JSON, a bad cell) surface at their row.
     """
-    out: list[M] = []
+    return list(iter_validated(rows, model, describe, error))
+
+
+def iter_validated(
+    rows: Iterable[tuple[str, str, dict[str, Any]]],
+    model: type[M],
+    describe: Callable[[ValidationError], str] = describe_validation,
+    error: type[UsageError] = UsageError,
+) -> Iterator[M]:
+    """:func:`validate_rows` one row at a time: a problem is raised when its row is reached."""
     seen: dict[Any, str] = {}
     for where, first, data in rows:
         try:
@@ -68,8 +77,7 @@ def validate_rows(
             if row_id in seen:
                 raise error(f"{where}: duplicate id {row_id!r} (first {seen[row_id]})")
             seen[row_id] = first
-        out.append(row)
-    return out
+        yield row
 
 
 def json_objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -90,18 +98,26 @@ def json_objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line, read one at a time (a file is never held whole)."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    try:
-        # A byte-order mark (Windows editors write one) is not part of the first row.
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
-    # Split on "\n" only (a trailing "\r" is JSON whitespace): str.splitlines() also breaks at
-    # U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves raw inside
-    # strings, so a row written by write_jsonl would come back cut in two.
-    yield from enumerate(text.split("\n"), start=1)
+    offset = 0
+    with path.open("rb") as handle:
+        # Split on "\n" only (a trailing "\r" is JSON whitespace): str.splitlines() also breaks
+        # at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves raw inside
+        # strings, so a row written by write_jsonl would come back cut in two.
+        for lineno, raw in enumerate(handle, start=1):
+            size = len(raw)
+            raw = raw[:-1] if raw.endswith(b"\n") else raw
+            try:
+                # A byte-order mark (Windows editors write one) is not part of the first row.
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(
+                    f"{path}:{lineno}: not UTF-8 text (byte {offset + exc.start}); save the file as UTF-8"
+                ) from exc
+            offset += size
+            yield lineno, line
 
 
 def _umask() -> int:

@@ -1489,3 +1489,53 @@ __all__ = [
     "rule_findings",
     "warm_up",
 ]
+
+
+_MASK_TOKEN = re.compile(r"<[A-Z][A-Z_]*>")
+# What a quote of a masked value can be cut into: digit runs (2+, a phone number's groups,
+# a date's day and month) and words of 3+ letters (a surname alone).
+_FRAGMENT = re.compile(r"\d{2,}|[^\W\d_]{3,}")
+FRAGMENT_PLACEHOLDER = "<MASKED>"
+
+
+def removed_fragments(text: str, masked: str) -> frozenset[str]:
+    """The pieces of ``text`` that masking (``masked``, :func:`mask_pii`'s output) replaced
+    by placeholders: the digit runs (2+ digits) and words (3+ letters) of every masked span.
+
+    A metric's reason may quote a masked value in pieces ("number not in the contexts: 171,
+    2345678" for the phone number +49 171 2345678): :func:`mask_fragments` masks those
+    pieces in any text. The spans are found by aligning the text between placeholders with
+    ``text`` in order; if the two do not align, every piece of ``text`` absent from
+    ``masked`` counts (never fewer)."""
+    if masked == text:
+        return frozenset()
+    literals = _MASK_TOKEN.split(masked)
+    removed: list[str] = []
+    position = 0
+    for index, literal in enumerate(literals):
+        if index == 0:
+            if not text.startswith(literal):
+                break
+            position = len(literal)
+            continue
+        if index == len(literals) - 1:  # the text after the last placeholder ends ``text``
+            found = len(text) - len(literal) if text.endswith(literal) else -1
+        else:
+            found = text.find(literal, position) if literal else position
+        if found < position:
+            break
+        removed.append(text[position:found])
+        position = found + len(literal)
+    else:
+        return frozenset(p for span in removed for p in _FRAGMENT.findall(span))
+    kept = set(_FRAGMENT.findall(masked))
+    return frozenset(p for p in _FRAGMENT.findall(text) if p not in kept)
+
+
+def mask_fragments(text: str, fragments: frozenset[str]) -> str:
+    """``text`` with every piece in ``fragments`` (:func:`removed_fragments`) that stands
+    whole in it (a digit run or a word, not part of a longer one) replaced by
+    :data:`FRAGMENT_PLACEHOLDER`."""
+    if not fragments:
+        return text
+    return _FRAGMENT.sub(lambda m: FRAGMENT_PLACEHOLDER if m.group(0) in fragments else m.group(0), text)

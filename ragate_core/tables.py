@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ragate_core.errors import UsageError
-from ragate_core.jsonl import read_jsonl, validate_rows
+from ragate_core.jsonl import iter_validated, json_objects, read_jsonl, validate_rows
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,6 +65,24 @@ def read_rows(path: Path, model: type[M]) -> list[M]:
     except DataError:
         raise
     except UsageError as exc:  # read_jsonl's own messages, unchanged
+        raise DataError(str(exc)) from exc
+
+
+def iter_rows(path: Path, model: type[M]) -> Iterator[M]:
+    """:func:`read_rows`, one row at a time: the same rows, checks and messages, but a JSON
+    Lines file is read line by line, so a large dataset is never held whole (its text, its
+    lines or its validated rows). A problem raises :class:`DataError` when its row is
+    reached; rows before it have been yielded already. CSV and Parquet files are read whole
+    (:func:`read_rows`) and yielded row by row."""
+    path = Path(path)
+    if path.suffix.lower() in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+        yield from read_rows(path, model)
+        return
+    try:
+        yield from iter_validated(json_objects(path), model, error=DataError)
+    except DataError:
+        raise
+    except UsageError as exc:  # json_objects' own messages (file, line), unchanged
         raise DataError(str(exc)) from exc
 
 

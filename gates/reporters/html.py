@@ -116,22 +116,22 @@ def _latency_section(report: GateReport) -> str:
 
 
 def _failing_section(report: GateReport) -> str:
-    rows = report.failing_cases()
+    count, rows = report.worst_failing(FAILING_CASES_SHOWN)
     if not rows:
         return '<h2 id="failing-cases">Failing cases</h2><p class="muted">none</p>'
     body = "".join(
         f"<tr><td>{escape(case.id)}</td><td>{escape(metric)}</td><td class='num'>{fmt(value)}</td>"
         f"<td class='reason'>{escape(reason[:400])}</td><td>{escape(case.question[:300])}</td>"
         f"<td>{escape((case.answer or case.error or '')[:300])}</td></tr>"
-        for case, metric, value, reason in rows[:FAILING_CASES_SHOWN]
+        for case, metric, value, reason in rows
     )
     more = (
-        f'<p class="muted">{len(rows) - FAILING_CASES_SHOWN} more in gate-report.json</p>'
-        if len(rows) > FAILING_CASES_SHOWN
+        f'<p class="muted">{count - FAILING_CASES_SHOWN} more in gate-report.json</p>'
+        if count > FAILING_CASES_SHOWN
         else ""
     )
     return (
-        f'<h2 id="failing-cases">Failing cases ({len(rows)})</h2>'
+        f'<h2 id="failing-cases">Failing cases ({count})</h2>'
         "<table><tr><th>case</th><th>metric</th><th>score</th><th>reason</th><th>question</th>"
         f"<th>answer</th></tr>{body}</table>{more}"
     )

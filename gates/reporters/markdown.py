@@ -69,11 +69,11 @@ def markdown(report: GateReport) -> str:
             f"| {with_unit(report, g.metric, g.rule, fmt(g.observed))} | {fmt_interval(g)} "
             f"| {g.n_scored} | {g.n_unscored} | {'PASS' if g.passed else '**FAIL**'} |"
         )
-    failing_cases = report.failing_cases()
+    _, failing_cases = report.worst_failing(FAILING_CASES_SHOWN)
     if failing_cases:
         lines += ["", "<details><summary>Failing cases, worst first</summary>", ""]
         lines += ["| case | metric | score | reason |", "|---|---|---:|---|"]
-        for case, metric, value, reason in failing_cases[:FAILING_CASES_SHOWN]:
+        for case, metric, value, reason in failing_cases:
             lines.append(f"| {case.id} | {metric} | {fmt(value)} | {reason.replace('|', '/')[:160]} |")
         lines += ["", "</details>"]
     if report.chain_version:
