@@ -55,6 +55,9 @@ DATASETS: dict[str, tuple[Dataset, ...]] = {
         Dataset("faithfulness_multilingual.jsonl"),  # German, French, Spanish, Chinese pairs
         Dataset("faithfulness_forms.jsonl"),  # short, yes/no and comparison answers
         Dataset("real_outputs.jsonl", label="faithful", optional=True),  # the chain's own answers
+        # More of them, to questions written apart from the golden set (per plan, person or
+        # product; false premises; unanswerable): benchmarks/real_outputs_extra.py.
+        Dataset("real_outputs_extra.jsonl", label="faithful", optional=True),
     ),
     "answer_relevancy": (Dataset("relevancy.jsonl"),),
     "answer_correctness": (

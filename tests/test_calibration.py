@@ -31,6 +31,7 @@ FAITHFULNESS_FLOORS = {
     "faithfulness_multilingual.jsonl": 0.90,
     "faithfulness_forms.jsonl": 0.75,
     "real_outputs.jsonl": 0.85,
+    "real_outputs_extra.jsonl": 0.85,  # more real answers: per plan, false premises, unanswerable
 }
 
 

@@ -996,7 +996,7 @@ class Faithfulness:
     better)."""
 
     name = "faithfulness"
-    version = "3.1"
+    version = "3.1.1"
     direction = "higher_is_better"
     default_threshold = 0.5
 
