@@ -23,6 +23,12 @@ from typing import Protocol, runtime_checkable
 from gates.results import GateReport
 from ragate_core.errors import UsageError
 
+# Why a gated metric has no gate result: said the same way by every reporter.
+NOT_RUN = (
+    "no gate item reported it: its suite file in quality/ is missing (ragate init writes one per "
+    "metric), or its items were deselected (-k, a file named on the command line), interrupted or errored"
+)
+
 ENTRY_POINT_GROUP = "ragate.reporters"
 DEFAULT_REPORTERS: tuple[str, ...] = ("json", "markdown", "junit", "html")
 

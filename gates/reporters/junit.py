@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gates.reporters import register_reporter
+from gates.reporters import NOT_RUN, register_reporter
 from gates.results import GateReport
 
 REPORT_JUNIT = "gate-report.junit.xml"
@@ -44,7 +44,7 @@ def junit_xml(report: GateReport) -> str:
         ET.SubElement(
             case,
             "failure",
-            message=f"{metric}: its gate item was deselected, interrupted or errored",
+            message=f"{metric}: {NOT_RUN}",
             type="NotRun",
         )
     if not report.gates and not report.missing:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gates.reporters import register_reporter, with_unit
+from gates.reporters import NOT_RUN, register_reporter, with_unit
 from gates.reporters.markdown import fmt, fmt_interval, rule_words
 from gates.results import GateReport
 
@@ -55,7 +55,7 @@ def summary_lines(report: GateReport, report_paths: Sequence[Path] = ()) -> list
     failed = report.failing
     where = f" (reports: {', '.join(str(p) for p in report_paths)})" if report_paths else ""
     for metric in report.missing:
-        lines.append((f"{metric:<34} not run: its gate item was deselected, interrupted or errored", "red"))
+        lines.append((f"{metric:<34} not run: {NOT_RUN}", "red"))
     if report.stopped:
         lines.append((f"the run stopped before a verdict: {report.stopped}", "red"))
     if not ordered:
