@@ -297,7 +297,7 @@ def test_collect_only_keeps_the_previous_report(passed_before: Project) -> None:
     ("row", "message"),
     [
         ({"id": "q1", "question": "Again?"}, "qa.jsonl:4: duplicate id 'q1' (first on line 1)"),
-        ({"id": "q4", "question": "Bad?", "colour": "red"}, "qa.jsonl:4: unknown field 'colour'"),
+        ({"id": "q4", "question": "Bad?", "colour": "red"}, "qa.jsonl:4: unknown field 'colour' (a row's *"),
         ('{"id": "q4", "question": ', "qa.jsonl:4: not valid JSON*"),
     ],
     ids=["duplicate id", "unknown field", "broken JSON"],
