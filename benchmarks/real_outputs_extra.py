@@ -1,5 +1,5 @@
 """More real outputs for faithfulness: the shipped chain answering questions written apart
-from the golden set (faithfulness v3.2, session 7).
+from the golden set (measured with faithfulness 3.1.1; a 3.2 tuned with them was not taken).
 
     python benchmarks/real_outputs_extra.py generate --model gemma3-270m --out RAW.jsonl --index-dir DIR
     python benchmarks/real_outputs_extra.py merge --raw RAW1.jsonl RAW2.jsonl --labels LABELS.jsonl

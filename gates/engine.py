@@ -170,7 +170,8 @@ def masked_with_answer(
     values' masks come from (and go to) its mask entries (:func:`prefetch_masks`).
 
     The reports (:func:`masked_answer_and_reasons`), xdist shares and spooled results
-    (:func:`shareable_state`) apply it."""
+    (:func:`shareable_state`) and the judgment cache (:func:`gates.scoring.judgment_entries`)
+    apply it."""
     shown = mask_text(answer, names=True, keep=keep)
     if shown == answer:
         return shown, list(values)

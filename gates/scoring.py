@@ -123,11 +123,12 @@ def judgment_entries(
 
     A reason (and any string in ``details``) may quote the answer it judged; when the metric
     read the answer (``reads_answer``, from :func:`gates.metrics.base.judgment_key_and_reads`)
-    and the answer holds personal data (its mask, names included, differs from it: the
-    reports' rule, :func:`gates.engine.masked_answer_and_reasons`), they are masked before
-    they are cached. The question a metric reads is already masked and the contexts are the
-    team's documents, so no other judgment is masked. Masks come from (and go to) ``cache``'s
-    mask entries; with ``NoCache`` nothing is written and nothing is masked here.
+    and the answer holds personal data (its mask, names included, differs from it), they are
+    masked before they are cached, by the reports' rule (:func:`gates.engine.masked_with_answer`,
+    the pieces of masked values included). The question a metric reads is already masked and
+    the contexts are the team's documents, so no other judgment is masked. Masks come from
+    (and go to) ``cache``'s mask entries; with ``NoCache`` nothing is written and nothing is
+    masked here.
     """
     from gates.cache import NoCache
 
@@ -137,27 +138,14 @@ def judgment_entries(
     chosen = [i for i, (c, read) in enumerate(zip(cases, reads_answer)) if read and isinstance(c.answer, str)]
     if not chosen:
         return entries
-    from gates.engine import mask_text, prefetch_masks
+    from gates.engine import masked_with_answer, prefetch_masks
 
     prefetch_masks([(cases[i].answer, True, tuple(cases[i].contexts)) for i in chosen], cache)
-    personal = [
-        i for i in chosen if mask_text(cases[i].answer, True, tuple(cases[i].contexts)) != cases[i].answer
-    ]
-    texts: list[tuple[str, bool, tuple[str, ...]]] = []
-    for i in personal:
-        keep = tuple(cases[i].contexts)
-        texts.extend((t, True, keep) for t in strings_in(entries[i]["reason"], entries[i]["details"]))
-    prefetch_masks(texts, cache)
-    from ragate_core.pii import removed_fragments
-
-    for i in personal:
-        keep = tuple(cases[i].contexts)
-        pieces = removed_fragments(cases[i].answer, mask_text(cases[i].answer, True, keep))
-        entries[i] = {
-            "value": entries[i]["value"],
-            "reason": masked_strings(entries[i]["reason"], keep, pieces),
-            "details": masked_strings(entries[i]["details"], keep, pieces),
-        }
+    for i in chosen:
+        _, (reason, details) = masked_with_answer(
+            cases[i].answer, tuple(cases[i].contexts), [entries[i]["reason"], entries[i]["details"]], cache
+        )
+        entries[i] = {"value": entries[i]["value"], "reason": reason, "details": details}
     return entries
 
 

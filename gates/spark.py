@@ -6,8 +6,8 @@ table name in the session's catalog), scores every row with ``groupBy(batch)
 :data:`gates.scoring.SCORE_BATCH` consecutive rows in input order, and each batch goes
 through :func:`gates.scoring.score_batches`, the local loop; a case's score does not depend
 on the batch it is in (``tests/test_first_score_batches.py``), so every score and every
-unscored reason equals the local run's (``tests/test_spark.py``). Each Python worker loads each model once
-(``get_metric`` keeps one instance per process; Spark reuses its Python workers).
+unscored reason equals the local run's (``tests/test_spark.py``). Each Python worker loads
+each model once (``get_metric`` keeps one instance per process; Spark reuses its workers).
 
 The batches are spread over :data:`TASKS_PER_CORE` tasks per core of the session
 (:func:`spread`, range partitioning with an explicit count). A plain ``groupBy`` would

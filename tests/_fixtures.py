@@ -188,6 +188,21 @@ def gate_project(
     return folder
 
 
+def run_gates(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``pytest -m gate --gate-profile=profile.yaml ARGS`` in a :func:`gate_project`, in a
+    process of its own, tracking (unless ``--gate-no-track``) to the project's default store
+    (``MLFLOW_TRACKING_URI`` unset), with ``env`` added to the environment."""
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "gate", "--gate-profile=profile.yaml", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=base | {"MLFLOW_DISABLE_TELEMETRY": "true"} | env,
+        timeout=600,
+    )
+
+
 # The profile of the no-raw-personal-data runs: a fake metric quoting the answer
 # ("quoting", defined by those tests' conftest) and the pii metric.
 QUOTING_PROFILE = """

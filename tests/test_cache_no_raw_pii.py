@@ -14,16 +14,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _fixtures import PII_QUESTIONS as QUESTIONS
-from _fixtures import QUOTING_PROFILE, gate_project
+from _fixtures import QUOTING_PROFILE, gate_project, run_gates
 from _fixtures import RAW_PII as RAW
 
 from gates.cache import Cache
@@ -99,16 +97,7 @@ def make_project(folder: Path) -> Path:
 
 
 def gate(folder: Path, version: str = "1") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the default store
-    env |= {"MLFLOW_DISABLE_TELEMETRY": "true", "FAKE_QUOTING_VERSION": version}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "gate", "--gate-profile=profile.yaml", "-rA", "--showlocals"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    return run_gates(folder, "-rA", "--showlocals", FAKE_QUOTING_VERSION=version)  # the default store
 
 
 def leaks(blob: bytes) -> list[str]:

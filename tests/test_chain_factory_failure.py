@@ -4,12 +4,9 @@ found by an independent tester: it used to give an error and a traceback per gat
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from _fixtures import gate_project
+from _fixtures import gate_project, run_gates
 
 CHAIN = """
 def build():
@@ -33,15 +30,7 @@ def test_a_factory_that_raises_fails_the_run_with_one_message(tmp_path: Path) ->
         PROFILE,
         **{"test_latency.py": 'from gates.suite import *  # noqa: F403\n\nMETRIC = "latency"\n'},
     )
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "gate", "--gate-profile=profile.yaml", "--gate-no-track"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    run = run_gates(folder, "--gate-no-track")
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
     assert (

@@ -11,7 +11,6 @@ gated again: the copy's artifacts go to the copy.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from _fixtures import PII_QUESTIONS as QUESTIONS
 from _fixtures import RAW_PII as RAW
-from _fixtures import gate_project
+from _fixtures import gate_project, run_gates
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,15 +61,7 @@ def make_project(folder: Path) -> Path:
 
 
 def gate(folder: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the default store
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "gate", "--gate-profile=profile.yaml", "-rA", "--showlocals"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env={**env, "MLFLOW_DISABLE_TELEMETRY": "true"},
-        timeout=600,
-    )
+    return run_gates(folder, "-rA", "--showlocals")  # tracked to the default store
 
 
 def leaks(text: bytes) -> list[str]:

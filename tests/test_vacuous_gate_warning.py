@@ -4,12 +4,9 @@ profile with nothing said. Runs pytest in a process of its own on a team's proje
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from _fixtures import gate_project
+from _fixtures import gate_project, run_gates
 
 CHAIN = """
 class Chain:
@@ -41,15 +38,7 @@ def test_a_vacuous_metric_is_named_under_the_verdict(tmp_path: Path) -> None:
             "test_toxicity.py": 'from gates.suite import *  # noqa: F403\n\nMETRIC = "toxicity"\n',
         },
     )
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "gate", "--gate-profile=profile.yaml", "--gate-no-track"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    run = run_gates(folder, "--gate-no-track")
     out = run.stdout + run.stderr
     assert "ragate verdict: PASS" in out, out
     assert "ragate: toxicity: no rule of the profile can fail" in out, out
