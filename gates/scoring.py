@@ -23,6 +23,13 @@ SCORE_BATCH = 64
 # load) come after 16 cases' work instead of 64's, which is most of the time to the first
 # score once the models are loaded (benchmarks/bench_metrics.py --first-score-only).
 FIRST_BATCH = 16
+# The longest answer a metric that reads the answer is given: about 3,000 English words, far
+# beyond a chat answer. A longer one is left unscored with an error (which fails the gate, as
+# every unscored case does) instead of being scored: every offline metric's cost grows with
+# the answer's length (an answer of 20,000 characters already takes ~9 CPU-s and ~1 GB over
+# the five offline metrics; one of 215,000 took 78 CPU-s and 1.45 GB), and scoring only its
+# start would pass a tail that was never read (a leak or an insult at the end).
+MAX_ANSWER_CHARS = 20_000
 
 
 def metric_case(fields: Mapping[str, Any]) -> MetricCase:
@@ -63,8 +70,18 @@ def score_batches(
 ) -> list[Score]:
     """One :class:`Score` per case, in order; a failing batch makes its cases unscored.
 
-    Cases go to ``metric.score_batch`` in the batches of :func:`batch_slices`.
+    Cases go to ``metric.score_batch`` in the batches of :func:`batch_slices`. A case whose
+    answer is over :data:`MAX_ANSWER_CHARS` and read by ``metric`` is not given to it: it is
+    unscored, with the answer's length in the error.
     """
+    too_long = {i: _too_long(metric, case) for i, case in enumerate(cases)}
+    if any(too_long.values()):
+        rest = [case for i, case in enumerate(cases) if not too_long[i]]
+        scored = iter(score_batches(metric, rest, batch, first))
+        return [
+            Score(metric.name, metric.version, None, too_long[i]) if too_long[i] else next(scored)
+            for i in range(len(cases))
+        ]
     out: list[Score] = []
     for part in batch_slices(len(cases), batch, first):
         chunk = list(cases[part])
@@ -77,6 +94,28 @@ def score_batches(
             scores = [error] * len(chunk)
         out.extend(scores)
     return out
+
+
+def _too_long(metric: Metric, case: MetricCase) -> str:
+    """The error of a case whose answer is too long for ``metric`` to score ('' when it is not).
+
+    Only a metric that reads the answer (its ``reads`` has the answer as a value) refuses it:
+    latency or retrieval scores are unaffected.
+    """
+    answer = case.answer
+    if not isinstance(answer, str) or len(answer) <= MAX_ANSWER_CHARS:
+        return ""
+    try:
+        reads = any(isinstance(v, str) and v == answer for v in metric.reads(case).values())
+    except Exception:  # a metric whose reads fails would fail on the case anyway
+        reads = True
+    if not reads:
+        return ""
+    return (
+        f"error: the answer has {len(answer):,} characters, over the {MAX_ANSWER_CHARS:,} a metric "
+        "scores (gates.scoring.MAX_ANSWER_CHARS); an answer this long is a defect of the chain "
+        "(limit its output, e.g. max_tokens), not something to score"
+    )
 
 
 def score_through_cache(
