@@ -250,6 +250,23 @@ def test_french_ne_que_restricts_and_does_not_negate() -> None:
     assert tx.negated_in("Les invités ne peuvent pas créer de projets.", "fr")
 
 
+def test_a_negation_covers_a_disjunction_and_not_a_conjunction() -> None:
+    assert tx.clause_polarities("Members cannot export or delete boards.", "en") == [
+        ("Members cannot export", True),
+        ("delete boards.", True),
+    ]
+
+    def polarities(text: str, lang: str = "en") -> list[bool]:
+        return [negated for _, negated in tx.clause_polarities(text, lang)]
+
+    assert polarities("Exports are not kept, but drafts are.") == [True, False]
+    assert polarities("It has no SSO and costs $4.") == [True, False]
+    assert polarities("Wir nehmen keine Schecks oder Gutscheine.", "de") == [True, True]
+    context = "Members cannot export or delete boards. Owners can do both."
+    assert score("Can a member delete a board?", "Yes, a member can delete a board.", context) < 0.3
+    assert score("Can a member delete a board?", "No, members cannot delete boards.", context) >= 0.5
+
+
 def test_segments_keep_one_group_of_numbers_each() -> None:
     assert tx.segments("On the Pro plan, the limit is 600 requests per minute.") == [
         "On the Pro plan the limit is 600 requests per minute."

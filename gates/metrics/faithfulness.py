@@ -653,12 +653,12 @@ def _negated_about(unit: str, claim: _Claim, lang: str) -> bool:
     """Whether ``unit`` is negated where it speaks about the claim: in its clauses that
     share most of the claim's words ("retries up to 5 times if the server does not
     respond" affirms the retries)."""
-    parts = tx.clauses_any(unit)
-    overlaps = [len(claim.keys & set(tx.keys(c, lang))) for c in parts]
+    parts = tx.clause_polarities(unit, lang)
+    overlaps = [len(claim.keys & set(tx.keys(c, lang))) for c, _ in parts]
     top = max(overlaps, default=0)
     if top == 0:
         return tx.negated_in(unit, lang)
-    return any(tx.negated_in(c, lang) for c, o in zip(parts, overlaps) if o == top)
+    return any(negated for (_, negated), o in zip(parts, overlaps) if o == top)
 
 
 def _same_durations(text: str, plan: _Plan) -> set[str]:
@@ -996,7 +996,7 @@ class Faithfulness:
     better)."""
 
     name = "faithfulness"
-    version = "3.1.1"
+    version = "3.1.2"
     direction = "higher_is_better"
     default_threshold = 0.5
 

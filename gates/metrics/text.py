@@ -603,6 +603,37 @@ def clauses_any(sentence: str) -> list[str]:
     return out or [sentence]
 
 
+# A disjunction joined under a negation is negated whole: "cannot create or edit tasks" denies
+# editing too, "n'accepte pas les chèques ou les virements" the transfers.
+_DISJUNCTION = re.compile(r"^\s+(?:or|nor|oder|noch|ou|ni|o|u)\s+$", re.IGNORECASE)
+
+
+def clause_polarities(sentence: str, lang: str) -> list[tuple[str, bool]]:
+    """The clauses of :func:`clauses_any`, each with whether it is negated (:func:`negated_in`).
+
+    A clause joined by "or" (or "nor"; "oder", "ou", "o" ...) to a negated clause before it
+    is negated too: the negation covers the disjunction ("does not accept cheques or bank
+    transfers"). "And", "but" and commas pass nothing on ("is not copied, but attachments
+    are"; "does not include SSO and costs $19").
+    """
+    out: list[tuple[str, bool]] = []
+    pos = prev_start = 0
+    negated_before = False
+    separators = [*_CLAUSE_ANY.finditer(sentence), None]
+    for match in separators:
+        piece = sentence[pos : match.start() if match else len(sentence)]
+        joined_by_or = pos > 0 and bool(_DISJUNCTION.match(sentence[prev_start:pos]))
+        parts = [p.strip() for p in _CONDITION.split(piece or "") if p and p.strip()]
+        for i, part in enumerate(parts):
+            neg = negated_in(part, lang) or (i == 0 and joined_by_or and negated_before)
+            out.append((part, neg))
+        if parts:
+            negated_before = out[-1][1]
+        if match:
+            prev_start, pos = match.start(), match.end()
+    return out or [(sentence, negated_in(sentence, lang))]
+
+
 def segments(sentence: str) -> list[str]:
     """A sentence cut into pieces that each carry at most one group of numbers: clause
     boundaries split it, and a piece without a number joins the next piece that has one
