@@ -66,6 +66,14 @@ def test_the_real_chain_answer_about_the_pro_rate_limit_fails(metric):
             True,
         ),
         ("免费试用期有多长？", "免费试用期为30天。", "免费试用期为14天。", False),
+        # A negation said with an opposite word agrees; the same word negated does not.
+        (
+            "When is the gym closed?",
+            "It doesn't open on public holidays.",
+            "The gym is closed on public holidays.",
+            True,
+        ),
+        ("When is the gym closed?", "The gym is not open on Fridays.", "The gym is open on Fridays.", False),
     ],
 )
 def test_small_inputs(metric, question, answer, truth, correct):

@@ -686,7 +686,27 @@ def polarity_differs(answer: str, answer_negated: bool, reference: str, referenc
     free" still differs from "it is free" (both say "free")."""
     if answer_negated == reference_negated:
         return False
+    if _said_with_an_opposite(*((answer, reference) if answer_negated else (reference, answer))):
+        return False
     return implicit_negatives(answer) == implicit_negatives(reference)
+
+
+def _said_with_an_opposite(negated_text: str, other: str) -> bool:
+    """Whether the negated text denies a word whose listed opposite the other text uses
+    instead (:func:`gates.metrics.text.opposites_of`): "it doesn't open on Sundays" says
+    what "it is closed on Sundays" says. Both texts must not share the word or the opposite
+    ("not open" / "open, but closed at noon" still differ)."""
+    from gates.metrics import text as tx
+
+    lang = tx.language(negated_text)
+    if lang != tx.language(other) or not tx.antonym_forms(lang):
+        return False
+    mine, theirs = tx.word_keys(negated_text, lang), tx.word_keys(other, lang)
+    for word in tx.word_forms(negated_text):
+        opposite = {tx.key(a, lang) for a in tx.opposites_of(word, lang)}
+        if opposite & theirs and tx.key(word, lang) not in theirs and not opposite & mine:
+            return True
+    return False
 
 
 def yes_no(text: str) -> bool | None:
@@ -825,7 +845,8 @@ class AnswerCorrectness:
     """Whether the answer agrees with the case's ground truth (higher is better)."""
 
     name = "answer_correctness"
-    version = "1.4"
+    # 1.4.1: a negation said with an opposite word agrees ("doesn't open" / "closed").
+    version = "1.4.1"
     direction = "higher_is_better"
 
     def __init__(self, model_path: Path = MODEL_FILE) -> None:
