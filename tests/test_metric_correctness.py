@@ -74,6 +74,19 @@ def test_the_real_chain_answer_about_the_pro_rate_limit_fails(metric):
             True,
         ),
         ("When is the gym closed?", "The gym is not open on Fridays.", "The gym is open on Fridays.", False),
+        # What one side excludes with "without", the other may not affirm.
+        (
+            "Can I film in the hall?",
+            "Yes, filming with a tripod is fine.",
+            "Filming is allowed, without a tripod.",
+            False,
+        ),
+        (
+            "Can I film in the hall?",
+            "Yes, but without a tripod.",
+            "Filming is allowed, without a tripod.",
+            True,
+        ),
     ],
 )
 def test_small_inputs(metric, question, answer, truth, correct):

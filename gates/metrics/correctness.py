@@ -691,6 +691,26 @@ def polarity_differs(answer: str, answer_negated: bool, reference: str, referenc
     return implicit_negatives(answer) == implicit_negatives(reference)
 
 
+# "without flash" excludes flash; "ohne Blitz", "sans flash", "sin flash", "senza flash" too.
+_WITHOUT = re.compile(
+    r"\b(?:without|ohne|sans|sin|senza|sem)\s+(?:(?:a|an|the|any|un|une|le|la|les|el|los|las|einen?|den|die|das)\s+)?"
+    r"([^\W\d_]{3,})",
+    re.IGNORECASE,
+)
+
+
+def excluded_but_affirmed(answer: str, reference: str) -> bool:
+    """Whether one side excludes a thing with "without" ("allowed, but without flash") that
+    the other, not negated and saying no "without", affirms ("flash photography is allowed")."""
+    for one, other in ((reference, answer), (answer, reference)):
+        if _WITHOUT.search(other) or negated(other):
+            continue
+        other_words = {w.lower() for w in re.findall(r"[^\W\d_]+", other)}
+        if any(m.group(1).lower() in other_words for m in _WITHOUT.finditer(one)):
+            return True
+    return False
+
+
 def _said_with_an_opposite(negated_text: str, other: str) -> bool:
     """Whether the negated text denies a word whose listed opposite the other text uses
     instead (:func:`gates.metrics.text.opposites_of`): "it doesn't open on Sundays" says
@@ -813,9 +833,13 @@ def features(
         "name_extra": name_extra,
         "yes_no_conflict": yes_no_conflict,
         "yes_no_agree": float(a_yes is not None and a_yes == r_yes),
-        "negation_mismatch": float(polarity_differs(answer, a_negated, reference, r_negated)),
+        "negation_mismatch": float(
+            polarity_differs(answer, a_negated, reference, r_negated)
+            or excluded_but_affirmed(answer, reference)
+        ),
         "statement_negation_mismatch": float(
             polarity_differs(a_body, negated(a_body), r_body, negated(r_body))
+            or excluded_but_affirmed(a_body, r_body)
         ),
         "term_recall": term_recall,
         "term_precision": term_precision,
@@ -845,7 +869,8 @@ class AnswerCorrectness:
     """Whether the answer agrees with the case's ground truth (higher is better)."""
 
     name = "answer_correctness"
-    # 1.4.1: a negation said with an opposite word agrees ("doesn't open" / "closed").
+    # 1.4.1: a negation said with an opposite word agrees ("doesn't open" / "closed"); a thing
+    # one side excludes with "without" and the other affirms differs ("flash allowed").
     version = "1.4.1"
     direction = "higher_is_better"
 
