@@ -19,6 +19,8 @@ DECLINES = [
     "The provided information does not list the opening hours.",
     "Unfortunately the FAQ doesn't seem to cover your question.",
     "The documentation does not mention a student discount.",
+    "I'm sorry, I can't help with that question. Please contact customer service.",
+    "I am not able to help you with this request.",
 ]
 ANSWERS = [
     "No, the theft insurance does not cover damage from accidents.",
@@ -27,6 +29,8 @@ ANSWERS = [
     "No. The basic tier does not contain the export feature.",
     "The rental does not include a helmet; helmets cost 2 euros.",
     "The warranty does not cover that battery model after two years.",
+    "We cannot help with moving costs, but the deposit is refunded.",
+    "I can help with that: the late fee is 10 dollars.",
 ]
 
 

@@ -57,7 +57,7 @@ from typing import Any
 
 from gates.metrics import quantities as qty
 from gates.metrics.base import MetricCase, Score, register, score_each
-from gates.metrics.text import _DOCS, _THE_QUESTION
+from gates.metrics.text import _CANT_HELP, _DOCS, _THE_QUESTION
 
 MODEL_FILE = Path(__file__).parent / "data" / "correctness_model.json"
 
@@ -609,7 +609,7 @@ _YES = re.compile(
 )
 _NO = re.compile(r"^\W*(no|nope|nein|non|não|nee|不是|不|没有|沒有|不能|不可以)(?=\W|$)", re.I)
 _DECLINE = re.compile(
-    r"\b(i (do not|don't|dont) know|i'm not sure|i am not sure|not sure|no idea|"
+    rf"\b({_CANT_HELP}|i (do not|don't|dont) know|i'm not sure|i am not sure|not sure|no idea|"
     r"i (do not|don't|dont|did not|didn't) (have|find|see) (any |the |enough )?(information|details|data|"
     r"answer|mention|documentation)|"
     r"(do|does|did) ?(not|n't) (seem to )?(mention|say|specify)\b|"
@@ -870,7 +870,8 @@ class AnswerCorrectness:
 
     name = "answer_correctness"
     # 1.4.1: a negation said with an opposite word agrees ("doesn't open" / "closed"); a thing
-    # one side excludes with "without" and the other affirms differs ("flash allowed").
+    # one side excludes with "without" and the other affirms differs ("flash allowed"); "I
+    # can't help with that question" declines.
     version = "1.4.1"
     direction = "higher_is_better"
 

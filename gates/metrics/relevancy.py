@@ -268,7 +268,8 @@ class AnswerRelevancy:
     """Whether the answer addresses the question (higher is better)."""
 
     name = "answer_relevancy"
-    version = "1.4"
+    # 1.4.1: "I can't help with that question" declines (gates.metrics.text._CANT_HELP).
+    version = "1.4.1"
     direction = "higher_is_better"
     default_threshold = 0.5
 

@@ -80,8 +80,10 @@ _THE_QUESTION = (
     r"(?:(this|that|it|these|those|them)(?=\s*([.,;:!?)]|$))|"
     r"(your|the|this|that) (question|topic|request|case)|(such|any|this|that) (information|details|case))"
 )
+# "I can't help with that question", "I'm not able to help you with this": a refusal.
+_CANT_HELP = r"i ?(can(no|'|’)t|am unable to|'m unable to|am not able to|'m not able to) help (you )?with"
 _ABSTAIN = re.compile(
-    r"\b(i (do not|don't|dont) know|i'm not sure|i am not sure|"
+    rf"\b({_CANT_HELP}|i (do not|don't|dont) know|i'm not sure|i am not sure|"
     r"i (do not|don't|dont) have (any |the )?(information|details|data|specifics|documentation)|"
     r"(do|does|did) ?(not|n't) (seem to )?(mention|say|specify)\b|"
     # "does not cover / include / contain ..." declines only when what does not is the
@@ -315,7 +317,7 @@ _ES_WH_WORDS = tuple(sorted(_ES_WH))
 _FR_WH = frozenset("que qu quoi quel quelle quels quelles où quand comment combien pourquoi qui".split())
 # Whole-word negator matches for Latin text; leading yes/no is stripped first.
 _ABSTAIN_OTHER = re.compile(
-    r"(\bI can only (help|answer) (with )?questions\b|\bI (can(no|')t|am unable to) help with\b|"
+    r"(\bI can only (help|answer) (with )?questions\b|"
     r"ich weiß (es )?nicht|keine informationen|je ne sais pas|aucune information|"
     r"no lo sé|no tengo información|no (hay|tengo) datos|我不知道|没有相关信息|无法回答)",
     re.IGNORECASE,
