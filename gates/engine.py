@@ -116,20 +116,31 @@ def prefetch_masks(requests: Sequence[tuple[str, bool, tuple[str, ...]]], cache:
     """Make :func:`mask_text` answer ``requests`` (``(text, names, keep)``) from ``cache``;
     the ones the cache lacks are masked now (presidio loads only then) and stored.
 
-    The cache holds the masked text under a digest of the raw one: nothing raw is written."""
+    The cache holds the masked text under a digest of the raw one, and for a text with
+    nothing to mask only :data:`_UNCHANGED`: a reason quoting a masked value in pieces
+    ("number not in the contexts: 1111, 4111") has nothing presidio masks on its own, and
+    its pieces are masked later, by the answer's (:func:`masked_with_answer`), so no text
+    is written as it was given."""
     todo = list(dict.fromkeys(r for r in requests if r[0] and r[0].strip() and r not in _KNOWN_MASKS))
     if not todo:
         return
     fingerprint = masker_fingerprint()
     keys = [content_key(MASK_NAMESPACE, fingerprint, text, names, list(keep)) for text, names, keep in todo]
     found = cache.get_many(MASK_NAMESPACE, keys)
-    fresh: dict[str, str] = {}
+    fresh: dict[str, Any] = {}
     for request, key in zip(todo, keys):
         masked = found.get(key)
-        if not isinstance(masked, str):
-            masked = fresh[key] = _mask_now(*request)
+        if masked == _UNCHANGED:
+            masked = request[0]
+        elif not isinstance(masked, str):
+            masked = _mask_now(*request)
+            fresh[key] = _UNCHANGED if masked == request[0] else masked
         _KNOWN_MASKS[request] = masked
     cache.put_many(MASK_NAMESPACE, fresh)
+
+
+# The mask entry of a text that masking leaves as it is: the text itself is never stored.
+_UNCHANGED: dict[str, bool] = {"unchanged": True}
 
 
 @dataclass(frozen=True, slots=True)  # slots: a large run holds one per case

@@ -1535,7 +1535,23 @@ def removed_fragments(text: str, masked: str) -> frozenset[str]:
 def mask_fragments(text: str, fragments: frozenset[str]) -> str:
     """``text`` with every piece in ``fragments`` (:func:`removed_fragments`) that stands
     whole in it (a digit run or a word, not part of a longer one) replaced by
-    :data:`FRAGMENT_PLACEHOLDER`."""
+    :data:`FRAGMENT_PLACEHOLDER`.
+
+    Words match in any case and by stem: a reason lists the matching keys of words, lower
+    case and cut ("elm, jennif, okafor" for "Jennifer Okafor, 5 Elm Street"), so a word of
+    4+ letters that begins a fragment word, or that a fragment word begins, is masked too.
+    """
     if not fragments:
         return text
-    return _FRAGMENT.sub(lambda m: FRAGMENT_PLACEHOLDER if m.group(0) in fragments else m.group(0), text)
+    exact = {f.lower() for f in fragments}
+    words = [f for f in exact if not f.isdigit() and len(f) >= 4]
+
+    def hidden(piece: str) -> bool:
+        low = piece.lower()
+        if low in exact:
+            return True
+        if low.isdigit() or len(low) < 4:
+            return False
+        return any(w.startswith(low) or low.startswith(w) for w in words)
+
+    return _FRAGMENT.sub(lambda m: FRAGMENT_PLACEHOLDER if hidden(m.group(0)) else m.group(0), text)

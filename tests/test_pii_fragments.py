@@ -55,3 +55,14 @@ def test_reports_and_the_judgment_cache_mask_the_pieces(tmp_path) -> None:
     cache = Cache(tmp_path / "cache.sqlite")
     (entry,) = judgment_entries([case], [Score("faithfulness", "1", 0.2, reason)], [True], cache)
     assert entry["reason"] == reasons["faithfulness"]
+    # No file of the cache holds the pieces: the mask entry of a reason masking leaves as it
+    # is stores no copy of it (the tester's `mask` rows held "1111, 4111" raw).
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cache.sqlite*"))  # its -wal too
+    assert all(p.encode() not in stored for p in ("2345678", "Okafor")), "raw pieces in the cache"
+
+
+def test_reason_keys_in_lower_case_and_cut_are_masked_too() -> None:
+    """A reason lists matching keys: lower case, cut to a stem ("jennif" for "Jennifer")."""
+    pieces = removed_fragments("I called Jennifer Okafor.", "I called <PERSON>.")
+    shown = mask_fragments("name not in the contexts: jennif, okafor, plan", pieces)
+    assert shown == f"name not in the contexts: {FRAGMENT_PLACEHOLDER}, {FRAGMENT_PLACEHOLDER}, plan"
