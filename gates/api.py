@@ -390,7 +390,7 @@ def _generate(
     the generation cache, keyed as the gate run keys it; the metrics then read the masked
     question, as in the gate run."""
     from gates.cache import content_key
-    from gates.chain import Answer, call_chain, chain_version
+    from gates.chain import Answer, call_chain, chain_version, check_sampling_support
     from gates.engine import mask_text, question_keep, store_answers
 
     chain, spec = _resolve_chain(chain)
@@ -398,6 +398,8 @@ def _generate(
     repeats = profile.sampling.repeats if profile else 1
     temperature = profile.sampling.temperature if profile else None
     sampled = repeats > 1 or temperature is not None
+    if sampled:
+        check_sampling_support(chain, spec, repeats, temperature)
     cases: list[_Case] = []
     keys: list[str] = []
     for repeat in range(repeats):

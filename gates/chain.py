@@ -24,6 +24,7 @@ blocked answer may omit).
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -75,7 +76,8 @@ class Answer:
         """Accept an :class:`Answer`, an object with an ``answer`` attribute, or a mapping.
 
         ``measured_ms``: the wall time of the call that returned ``result`` (milliseconds),
-        the latency when the chain reports none (a missing ``latency_ms`` is never 0 ms).
+        the latency when the chain reports none (a missing ``latency_ms`` is never 0 ms) or
+        reports less (:func:`_latency`).
         Raises ``TypeError`` naming the type when there is no ``answer`` or it is ``None``,
         and ``ValueError`` for an empty answer that no guardrail blocked: such answers are
         generation failures (unscored for every metric), never judged as text.
@@ -146,6 +148,11 @@ class Answer:
 
 
 def _latency(reported: Any, measured_ms: float | None) -> float:
+    """The larger of the chain's own ``latency_ms`` and the measured wall time of its call: a
+    chain may count time the call does not show (a recorded production latency), but it can
+    never make itself faster than it was (a timer started after the slow part)."""
+    if reported is not None and measured_ms is not None:
+        return max(float(reported), float(measured_ms))
     if reported is not None:
         return float(reported)
     if measured_ms is not None:
@@ -163,6 +170,32 @@ def call_chain(
     start = time.perf_counter()
     result = chain.invoke(prompt, seed=repeat, temperature=temperature) if sampled else chain.invoke(prompt)
     return Answer.of(result, measured_ms=(time.perf_counter() - start) * 1000.0)
+
+
+def check_sampling_support(chain: Any, spec: str, repeats: int, temperature: float | None) -> None:
+    """``UsageError`` when a profile samples (``sampling: {repeats > 1}`` or a temperature)
+    and ``chain.invoke`` cannot take ``seed=`` and ``temperature=`` keyword arguments: every
+    call would fail with the same TypeError, each case unscored, instead of one message.
+    A signature Python cannot read (a builtin) is left to the call."""
+    invoke = getattr(chain, "invoke", None)
+    try:
+        signature = inspect.signature(invoke)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return
+    params = signature.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    missing = [name for name in ("seed", "temperature") if name not in named]
+    if not missing:
+        return
+    asked = f"repeats: {repeats}" + (f", temperature: {temperature:g}" if temperature is not None else "")
+    raise UsageError(
+        f"the profile's sampling ({asked}) calls the chain as invoke(question, seed=..., "
+        f"temperature=...), but {spec}'s {type(chain).__name__}.invoke{signature} has no "
+        f"{' or '.join(missing)}: add them as keyword arguments (def invoke(self, question, "
+        "seed=None, temperature=None)), or remove `sampling` from the profile"
+    )
 
 
 @runtime_checkable

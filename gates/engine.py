@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from gates.cache import Cache, NoCache, content_key
-from gates.chain import Answer, ChainBuildError, call_chain, chain_version
+from gates.chain import Answer, ChainBuildError, call_chain, chain_version, check_sampling_support
 from gates.metrics.base import (
     Metric,
     MetricCase,
@@ -959,6 +959,9 @@ class GateEngine:
             except Exception as exc:  # the team's code failed: one message, the run fails
                 raise ChainBuildError.of(self.chain_spec, exc) from exc
         stats.prepare_seconds += time.perf_counter() - start
+        sampling = self.profile.sampling
+        if sampling.repeats > 1 or sampling.temperature is not None:
+            check_sampling_support(chain, self.chain_spec, sampling.repeats, sampling.temperature)
         if declared is not None and version != declared:
             differ = sorted(k for k in {*version, *declared} if version.get(k) != declared.get(k))
             raise UsageError(

@@ -71,10 +71,10 @@ def score_batches(
     """One :class:`Score` per case, in order; a failing batch makes its cases unscored.
 
     Cases go to ``metric.score_batch`` in the batches of :func:`batch_slices`. A case whose
-    answer is over :data:`MAX_ANSWER_CHARS` and read by ``metric`` is not given to it: it is
-    unscored, with the answer's length in the error.
+    answer is over :data:`MAX_ANSWER_CHARS`, or blank and not blocked, and read by ``metric``
+    is not given to it: it is unscored, with the reason (:func:`_unscorable_answer`).
     """
-    too_long = {i: _too_long(metric, case) for i, case in enumerate(cases)}
+    too_long = {i: _unscorable_answer(metric, case) for i, case in enumerate(cases)}
     if any(too_long.values()):
         rest = [case for i, case in enumerate(cases) if not too_long[i]]
         scored = iter(score_batches(metric, rest, batch, first))
@@ -96,14 +96,17 @@ def score_batches(
     return out
 
 
-def _too_long(metric: Metric, case: MetricCase) -> str:
-    """The error of a case whose answer is too long for ``metric`` to score ('' when it is not).
+def _unscorable_answer(metric: Metric, case: MetricCase) -> str:
+    """The error of a case whose answer ``metric`` must not score ('' when it may): one over
+    :data:`MAX_ANSWER_CHARS`, or a blank one that no rail blocked (as in a gate run, where
+    such an answer is a failed generation: an empty string says nothing, not "I don't know").
 
     Only a metric that reads the answer (its ``reads`` has the answer as a value) refuses it:
     latency or retrieval scores are unaffected.
     """
     answer = case.answer
-    if not isinstance(answer, str) or len(answer) <= MAX_ANSWER_CHARS:
+    blank = isinstance(answer, str) and not answer.strip() and not case.blocked
+    if not isinstance(answer, str) or (len(answer) <= MAX_ANSWER_CHARS and not blank):
         return ""
     try:
         reads = any(isinstance(v, str) and v == answer for v in metric.reads(case).values())
@@ -111,6 +114,8 @@ def _too_long(metric: Metric, case: MetricCase) -> str:
         reads = True
     if not reads:
         return ""
+    if blank:
+        return "error: the answer is empty; a chain that cannot answer should say so (or a rail block it)"
     return (
         f"error: the answer has {len(answer):,} characters, over the {MAX_ANSWER_CHARS:,} a metric "
         "scores (gates.scoring.MAX_ANSWER_CHARS); an answer this long is a defect of the chain "

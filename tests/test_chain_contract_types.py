@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from gates.chain import Answer, chain_version, code_hash
+from gates.chain import Answer, chain_version, check_sampling_support, code_hash
+from ragate_core.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -33,6 +34,13 @@ def test_good_fields_are_read() -> None:
         {"answer": "ok", "contexts": ("a", "b"), "sources": ["d"], "latency_ms": "12.5", "prompt_tokens": 3}
     )
     assert answer.contexts == ("a", "b") and answer.latency_ms == 12.5 and answer.prompt_tokens == 3
+
+
+def test_a_chain_cannot_report_itself_faster_than_its_call_took() -> None:
+    result = {"answer": "ok", "contexts": [], "latency_ms": 226.0}
+    assert Answer.of(result, measured_ms=30_000.0).latency_ms == 30_000.0  # timer started late
+    assert Answer.of(result, measured_ms=3.0).latency_ms == 226.0  # a recorded latency counts
+    assert Answer.of({"answer": "ok", "contexts": []}, measured_ms=41.0).latency_ms == 41.0
 
 
 def test_a_factory_result_without_invoke_is_refused() -> None:
@@ -64,3 +72,38 @@ def test_a_chain_with_its_own_version_keeps_it() -> None:
             return {"model": "m1"}
 
     assert chain_version(Versioned(), "x:y") == {"model": "m1", "factory": "x:y"}
+
+
+class _FakePlainChain:
+    """A fake chain for a test: invoke(question) only."""
+
+    def invoke(self, question):
+        return {"answer": "a", "contexts": []}
+
+
+class _FakeSeedOnlyChain:
+    def invoke(self, question, seed=None):
+        return {"answer": "a", "contexts": []}
+
+
+class _FakeSamplingChain:
+    def invoke(self, question, *, seed=None, temperature=None):
+        return {"answer": "a", "contexts": []}
+
+
+class _FakeKwargsChain:
+    def invoke(self, question, **options):
+        return {"answer": "a", "contexts": []}
+
+
+def test_a_sampling_profile_needs_a_chain_that_takes_seed_and_temperature() -> None:
+    with pytest.raises(UsageError) as caught:
+        check_sampling_support(_FakePlainChain(), "riverside:build", 3, 0.7)
+    message = str(caught.value)
+    assert "sampling (repeats: 3, temperature: 0.7)" in message
+    assert "riverside:build's _FakePlainChain.invoke(question) has no seed or temperature" in message
+    assert "def invoke(self, question, seed=None, temperature=None)" in message
+    with pytest.raises(UsageError, match="has no temperature"):
+        check_sampling_support(_FakeSeedOnlyChain(), "m:f", 2, None)
+    check_sampling_support(_FakeSamplingChain(), "m:f", 3, 0.7)
+    check_sampling_support(_FakeKwargsChain(), "m:f", 3, None)

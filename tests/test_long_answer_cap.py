@@ -1,5 +1,7 @@
-"""An answer over ``gates.scoring.MAX_ANSWER_CHARS`` is never scored by a metric that reads it:
-it is unscored with its length in the error (so the gate fails, as for any unscored case),
+"""An answer over ``gates.scoring.MAX_ANSWER_CHARS``, or a blank one no rail blocked, is never
+scored by a metric that reads it (a blank answer scored 0.74 for faithfulness in `ragate
+score`; a gate run already counts it a failed generation). Such a case is unscored, with
+the answer's length or blankness in the error (so the gate fails, as for any unscored case),
 its batch-mates are scored as before, and a metric that does not read the answer (latency)
 scores the case as usual. Scoring only the start of a long answer would pass a tail that was
 never read; scoring all of it costs seconds and gigabytes per case."""
@@ -51,6 +53,18 @@ def test_a_too_long_answer_is_unscored_and_its_batch_mates_are_scored() -> None:
     assert long.value is None and not long.scored
     assert f"the answer has {MAX_ANSWER_CHARS + 1:,} characters" in long.reason
     assert "gates.scoring.MAX_ANSWER_CHARS" in long.reason and "max_tokens" in long.reason
+
+
+def test_a_blank_answer_is_unscored_unless_a_rail_blocked_it() -> None:
+    metric = FakeAnswerLengthMetric()
+    blank = MetricCase(id="blank", question="q?", answer=" \n", contexts=("c.",))
+    blocked = MetricCase(id="blocked", question="q?", answer="", contexts=(), blocked=True)
+
+    left, kept = score_batches(metric, [blank, blocked])
+
+    assert metric.given == ["blocked"]
+    assert left.value is None and "the answer is empty" in left.reason
+    assert kept.value == 0.0
 
 
 def test_a_metric_that_does_not_read_the_answer_scores_a_long_one() -> None:

@@ -43,7 +43,7 @@ class FakeEchoChain:
             "answer": f"You asked: {question}",
             "contexts": ["".join(["Refunds take ", "thirty days."]), "".join(["SSO is ", "in Pro."])],
             "sources": ["refunds", "sso"] if number % 3 else ["billing"],
-            "latency_ms": 100.0 * (number % 5) + 450.0 * seed,
+            "latency_ms": 100.0 * (number % 5) + 450.0 * seed + 10.0,  # above any call's own wall time
         }
 
 
