@@ -44,6 +44,9 @@ ABOUT_THE_ASKED_THING = [
     ("How many people can join a team on the basic plan?", "The basic plan allows up to 8 members."),
     ("How much is the Team plan per person each month?", "The Team plan costs $12 per user."),
     ("How many users can the Studio plan have?", "The Studio plan allows 2000 users."),
+    # "how much" of a thing that is not money asks an amount of it, not a price
+    ("How much notice do I need to give to cancel the lease?", "Give at least 30 days of notice."),
+    ("How much luggage can I take on board?", "One bag of up to 8 kg."),
 ]
 
 

@@ -196,6 +196,15 @@ def _logistic(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+# "How much" followed by what it measures ("how much notice", "how much storage"): not a
+# price, unless the question speaks of one ("how much money", "how much does it cost").
+_HOW_MUCH_OF = re.compile(
+    r"\bhow much (?!(?:is|are|was|were|does|do|did|will|would|should|can|could|money|extra|more|less|"
+    r"to|for|it|they|i|we|you|he|she|that|this|of)\b)[^\W\d_]{3,}"
+)
+_PRICE_WORDS = re.compile(r"\b(cost|costs|price|prices|pricing|pay|charge|charged|fee|fees|money|spend)\b")
+
+
 def _expected_form(question: str) -> re.Pattern[str] | None:
     """What shape a direct answer to this question has, when the question says."""
     return _asked(question)[0]
@@ -206,6 +215,8 @@ def _asked(question: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | Non
     that counts as an answer even without the question's words, or None), when the
     question says. English, German, French, Spanish, Chinese."""
     q = tx.fold(question)
+    if _HOW_MUCH_OF.search(q) and not _PRICE_WORDS.search(q):
+        return _QUANTITY, _COUNT  # "how much notice / storage / time": an amount, not a price
     if re.search(
         r"\bhow much\b|\b(cost|price|pricing|charge|fee)s?\b|\b(cuestan?|precio|coute|coutent|prix|"
         r"kostet|kosten|preis)\b|多少钱|價格|价格|费用",
@@ -268,7 +279,8 @@ class AnswerRelevancy:
     """Whether the answer addresses the question (higher is better)."""
 
     name = "answer_relevancy"
-    # 1.4.1: "I can't help with that question" declines (gates.metrics.text._CANT_HELP).
+    # 1.4.1: "I can't help with that question" declines (gates.metrics.text._CANT_HELP); "how
+    # much notice / storage" asks an amount, not a price.
     version = "1.4.1"
     direction = "higher_is_better"
     default_threshold = 0.5
