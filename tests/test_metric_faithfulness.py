@@ -267,6 +267,16 @@ def test_a_negation_covers_a_disjunction_and_not_a_conjunction() -> None:
     assert score("Can a member delete a board?", "No, members cannot delete boards.", context) >= 0.5
 
 
+def test_a_negated_relative_clause_describes_the_subject_and_does_not_negate() -> None:
+    (clause,) = tx.clause_polarities("Tenants who cannot pay the deposit at once can split it.", "en")
+    assert clause[1] is False
+    assert tx.clause_polarities("This is a plan that does not include SSO.", "en")[0][1] is True
+    context = "Tenants who cannot pay the deposit at once can split it into up to 6 monthly payments."
+    question = "Can I pay the deposit in parts?"
+    assert score(question, "Yes, the deposit can be split into up to 6 monthly payments.", context) >= 0.5
+    assert score(question, "No, the deposit cannot be split.", context) < 0.5
+
+
 def test_segments_keep_one_group_of_numbers_each() -> None:
     assert tx.segments("On the Pro plan, the limit is 600 requests per minute.") == [
         "On the Pro plan the limit is 600 requests per minute."

@@ -610,13 +610,25 @@ def clauses_any(sentence: str) -> list[str]:
 _DISJUNCTION = re.compile(r"^\s+(?:or|nor|oder|noch|ou|ni|o|u)\s+$", re.IGNORECASE)
 
 
+# A negated relative clause before the main clause's modal verb: "(Customers) who cannot pay
+# in full (can set up a payment plan)". Its negation describes the subject, not the clause.
+_NEGATED_RELATIVE = re.compile(
+    r"\b(?:who|which|that)\s+(?:(?:do|does|did|are|is|was|were|have|has|had)\s+)?"
+    r"(?:not|never|cannot|can't|won't|don't|doesn't|didn't|aren't|isn't|wasn't|weren't|haven't|hasn't)\b"
+    r"[^,;]*?(?=\s+(?:can|could|may|might|must|should|will|would|shall)\s)",
+    re.IGNORECASE,
+)
+
+
 def clause_polarities(sentence: str, lang: str) -> list[tuple[str, bool]]:
     """The clauses of :func:`clauses_any`, each with whether it is negated (:func:`negated_in`).
 
     A clause joined by "or" (or "nor"; "oder", "ou", "o" ...) to a negated clause before it
     is negated too: the negation covers the disjunction ("does not accept cheques or bank
     transfers"). "And", "but" and commas pass nothing on ("is not copied, but attachments
-    are"; "does not include SSO and costs $19").
+    are"; "does not include SSO and costs $19"). In English, a negated relative clause
+    before the main verb only says who the clause is about: "Customers who cannot pay in
+    full can set up a plan" affirms the plan.
     """
     out: list[tuple[str, bool]] = []
     pos = prev_start = 0
@@ -627,6 +639,10 @@ def clause_polarities(sentence: str, lang: str) -> list[tuple[str, bool]]:
         joined_by_or = pos > 0 and bool(_DISJUNCTION.match(sentence[prev_start:pos]))
         parts = [p.strip() for p in _CONDITION.split(piece or "") if p and p.strip()]
         for i, part in enumerate(parts):
+            relative = _NEGATED_RELATIVE.search(part) if lang == "en" else None
+            if relative:  # "Customers who cannot pay ... can set up a plan": the plan's polarity
+                out.append((part, negated_in(part[: relative.start()] + part[relative.end() :], lang)))
+                continue
             neg = negated_in(part, lang) or (i == 0 and joined_by_or and negated_before)
             out.append((part, neg))
         if parts:
