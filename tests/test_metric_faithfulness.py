@@ -277,6 +277,15 @@ def test_a_negated_relative_clause_describes_the_subject_and_does_not_negate() -
     assert score(question, "No, the deposit cannot be split.", context) < 0.5
 
 
+def test_a_decimal_comma_is_a_decimal_and_a_thousands_comma_groups() -> None:
+    assert tx.numbers("0,7 mg/l, 12,50 EUR, 1,000 users") == {"0.7", "12.5", "1000"}
+    # An English context, a French answer: "0,7" is its "0.7".
+    context = "The nitrate level of our tap water is 0.7 milligrams per litre."
+    question = "Quel est le taux de nitrate de l'eau du robinet ?"
+    assert score(question, "Le taux de nitrate est de 0,7 milligramme par litre.", context) >= 0.5
+    assert score(question, "Le taux de nitrate est de 7 milligrammes par litre.", context) < 0.5
+
+
 def test_segments_keep_one_group_of_numbers_each() -> None:
     assert tx.segments("On the Pro plan, the limit is 600 requests per minute.") == [
         "On the Pro plan the limit is 600 requests per minute."

@@ -159,11 +159,22 @@ def stem(word: str) -> str:
     return word
 
 
+# A comma before one or two final digits is a decimal comma ("0,7 mg/l", "12,50 €"); before
+# three it groups thousands ("1,000").
+_DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")
+
+
+def plain_number(raw: str) -> str:
+    """A number as written, its commas read: "1,000" -> "1000", "0,7" -> "0.7"."""
+    return raw.replace(",", ".") if _DECIMAL_COMMA.fullmatch(raw) else raw.replace(",", "")
+
+
 def numbers(text: str) -> set[str]:
-    """Numbers written as digits or words, normalised ("1,000" -> "1000", "19.00" -> "19")."""
+    """Numbers written as digits or words, normalised ("1,000" -> "1000", "19.00" -> "19",
+    "0,7" -> "0.7")."""
     found = set()
     for raw in _NUMBER.findall(text):
-        value = raw.replace(",", "")
+        value = plain_number(raw)
         if "." in value:
             value = value.rstrip("0").rstrip(".")
         found.add(value)
@@ -398,7 +409,7 @@ def key(word: str, lang: str) -> str:
     :func:`stem` does; German, French and Spanish words lightly suffix-stripped and cut to
     seven letters (their inflections differ at the end), accents folded."""
     if _NUMBER.fullmatch(word):
-        return word.replace(",", "")
+        return plain_number(word)
     word = fold(word).strip("'-")
     if lang == "en":
         return stem(re.sub(r"'s$", "", word))
@@ -466,7 +477,7 @@ def numbers_in(text: str, lang: str) -> set[str]:
     """Numbers in digits (any language) and, for English, in words."""
     found = set()
     for raw in _QUANTITY.findall(text):
-        value = raw.replace(",", "")
+        value = plain_number(raw)
         if "." in value:
             value = value.rstrip("0").rstrip(".")
         found.add(value)
