@@ -62,6 +62,10 @@ def test_weekday_ranges_are_day_sets() -> None:
     assert _tokens("Monday to Friday") == _tokens("on weekdays") == _tokens("montags bis freitags")
     assert _tokens("Monday to Saturday") == ["days:123456"]
     assert _tokens("at weekends") == ["days:67"]
+    # A list of days is one set: "Saturdays and Sundays" is "weekends".
+    assert _tokens("closed Saturdays and Sundays") == ["days:67"]
+    assert _tokens("open Monday, Wednesday and Friday") == ["days:135"]
+    assert _tokens("open on Monday; closed on Sunday") == ["days:1", "days:7"]
 
 
 def test_money_keeps_its_currency() -> None:

@@ -74,6 +74,12 @@ def test_the_real_chain_answer_about_the_pro_rate_limit_fails(metric):
             True,
         ),
         ("When is the gym closed?", "The gym is not open on Fridays.", "The gym is open on Fridays.", False),
+        (
+            "When is the office closed?",
+            "It is closed Saturdays and Sundays.",
+            "It is closed at weekends.",
+            True,
+        ),
         # What one side excludes with "without", the other may not affirm.
         (
             "Can I film in the hall?",

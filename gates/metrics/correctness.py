@@ -871,7 +871,8 @@ class AnswerCorrectness:
     name = "answer_correctness"
     # 1.4.1: a negation said with an opposite word agrees ("doesn't open" / "closed"); a thing
     # one side excludes with "without" and the other affirms differs ("flash allowed"); "I
-    # can't help with that question" declines.
+    # can't help with that question" declines; days listed together are one set ("Saturdays
+    # and Sundays" = "weekends").
     version = "1.4.1"
     direction = "higher_is_better"
 

@@ -236,7 +236,30 @@ def calendar(text: str) -> list[Mention]:
         if word in _SHORT_WEEKDAYS:
             continue  # "Mon", "sun", "sexta": ordinary words too; short forms only in a range
         add(_days_token({WEEKDAYS[word]}), m.start(), m.end())
-    return sorted(found, key=lambda x: x.start)
+    return _joined_days(sorted(found, key=lambda x: x.start), text)
+
+
+# Between two day names of one list: "Saturdays and Sundays", "Mon, Wed & Fri", "samedi et dimanche".
+_DAY_LIST_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+|und\s+|et\s+|y\s+|e\s+)?|and|&|und|et|y|e|en)\s*", re.I)
+
+
+def _joined_days(found: list[Mention], text: str) -> list[Mention]:
+    """Day spans listed together ("Saturdays and Sundays") as one set of days, as
+    "weekends" is: a list names the days it lists, not each alone."""
+    out: list[Mention] = []
+    for mention in found:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.token.startswith("days:")
+            and mention.token.startswith("days:")
+            and _DAY_LIST_JOIN.fullmatch(text[last.end : mention.start])
+        ):
+            days = {int(d) for d in last.token[5:] + mention.token[5:]}
+            out[-1] = Mention(_days_token(days), last.start, mention.end)
+        else:
+            out.append(mention)
+    return out
 
 
 def dates_agree(a: str, b: str) -> bool:
