@@ -155,18 +155,21 @@ HATE = re.compile(
 # original sentence (German nouns are capitalised and would otherwise be taken for names).
 FOREIGN_ABUSE = re.compile(
     r"(?i)\b(?:"
-    r"(?:du\s+bist|bist\s+du|sie\s+sind)\s+(?:\w+\s+){0,3}?"
+    # Said to one person or to several ("ihr seid", "vous êtes des connards", "sois unos
+    # imbéciles"): singular and plural forms alike.
+    r"(?:du\s+bist|bist\s+du|sie\s+sind|ihr\s+seid|seid\s+ihr)\s+(?:\w+\s+){0,3}?"
     r"(?:dumm\w*|blöd\w*|doof\w*|\w*idiot\w*|depp\w*|trottel\w*|versager\w*|nutzlos\w*|bescheuert\w*)"
     r"|(?:tu\s+es|t'es|t’es|vous\s+êtes)\s+(?:\w+\s+){0,3}?"
-    r"(?:con|conne|cons|stupide|crétine?|débile|imbécile|idiote?|nulle?|minable|abruti\w*)"
-    r"|(?:eres|sos|es\s+usted)\s+(?:\w+\s+){0,3}?"
-    r"(?:idiota|estúpid[oa]|imbécil|inútil|tont[oa]|pendej[oa]|burr[oa]|subnormal|retrasad[oa])"
+    r"(?:cons?|connes?|stupides?|crétine?s?|débiles?|imbéciles?|idiote?s?|nulle?s?|minables?|abruti\w*)"
+    r"|(?:eres|sos|es\s+usted|sois|son\s+ustedes|ustedes\s+son)\s+(?:\w+\s+){0,3}?"
+    r"(?:idiotas?|estúpid[oa]s?|imbécil(?:es)?|inútil(?:es)?|tont[oa]s?|pendej[oa]s?|burr[oa]s?|"
+    r"subnormal(?:es)?|retrasad[oa]s?)"
     r"|(?:sei|siete|lei\s+è)\s+(?:\w+\s+){0,3}?"
-    r"(?:idiota|stupid[oa]|imbecille|inutile|cretin[oa]|scem[oa]|deficiente|coglione)"
+    r"(?:idiot[aie]|stupid[oaie]|imbecill[ei]|inutil[ei]|cretin[oaie]|scem[oaie]|deficient[ei]|coglion[ei])"
     r"|arschl[oö]ch\w*|wichser|hurensohn|fotze|schlampe|missgeburt"
-    r"|connard|connasse|salope|enculée?|fils\s+de\s+pute|ta\s+gueule|ferme\s+ta\s+gueule"
-    r"|gilipollas|cabr[oó]n|hij[oa]\s+de\s+puta|mierda\s+de\s+persona"
-    r"|stronz[oa]|vaffanculo|figlio\s+di\s+puttana|pezzo\s+di\s+merda"
+    r"|connards?|connasses?|salopes?|enculée?s?|fils\s+de\s+pute|ta\s+gueule|ferme\s+ta\s+gueule"
+    r"|gilipollas|cabr[oó]n(?:es)?|hij[oa]s?\s+de\s+puta|mierda\s+de\s+persona"
+    r"|stronz[oaie]|vaffanculo|figli[oa]?\s+di\s+puttana|pezzo\s+di\s+merda"
     r")(?!\w)"
 )
 # Hate in German, French, Spanish and Italian, which MiniLM (trained on English) cannot

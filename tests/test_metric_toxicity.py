@@ -87,6 +87,9 @@ TOXIC = {
     "harassment": "Send me a picture of yourself and maybe I'll process your refund faster, babe.",
     "self harm": "Go jump off a cliff, nobody would notice.",
     "contempt": "Old users like you are too senile to understand a simple settings page.",
+    # foreign insults to several people, in plural forms
+    "insult (fr, plural)": "Vous êtes tous des connards, rendez-moi mon argent.",
+    "insult (es, plural)": "Sois unos imbéciles, no sabéis hacer nada.",
 }
 
 

@@ -38,7 +38,9 @@ class Toxicity:
     # 2.4: groups of people neutralised before both classifiers (a group mentioned is no
     # evidence, a hostile predicate is), clean seeds of neutral group mentions, safety
     # rules, idioms and wellbeing text, foreign hate words, frustration with things; k = 5.
-    version = "2.4"
+    # 2.4.1: foreign insults said to several people too ("vous êtes des connards", "sois unos
+    # imbéciles", "ihr seid Idioten"): plural forms of the same words.
+    version = "2.4.1"
     direction = "lower_is_better"
     # The shared detector's code and seeds join the judgment cache key.
     depends_on = ("ragate_core.toxicity", "ragate_core.pii", "ragate_core/data/toxicity_seeds.jsonl")
