@@ -283,6 +283,8 @@ def _load_data(data: Any, with_chain: bool) -> tuple[bool, list[Any]]:
         rows = read_rows(path, AnswerRow if has_answers else QuestionInput)
     else:
         where_records, columns = _records(data)
+        if not where_records:  # an empty list or DataFrame: no rows, whatever its columns
+            raise DataError("data: no rows to evaluate")
         has_answers = not with_chain or "answer" in columns
         model: type[BaseModel] = AnswerRow if has_answers else QuestionInput
         check_columns(columns, model, "data")

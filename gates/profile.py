@@ -399,12 +399,22 @@ def _describe(exc: ValidationError) -> list[str]:
             # A whole-profile rule (GateProfile's own validators) names its key itself.
             lines.append(str(err["ctx"]["error"]))
         elif err["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key")
+            lines.append(f"{key}: unknown key{_did_you_mean(str(err['loc'][-1]))}")
         elif err["type"] == "missing":
             lines.append(f"{key}: missing key")
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return lines
+
+
+def _did_you_mean(word: str) -> str:
+    """' (did you mean 'threshold'?)' for a key close to one a profile has, else ''."""
+    import difflib
+
+    models = (GateProfile, MetricGate, GateRules, DatasetSpec, Sample, Sampling, Pricing)
+    known = sorted({name for model in (*models, MonitorSpec, MonitorRule) for name in model.model_fields})
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def vacuous_metrics(profile: GateProfile) -> list[str]:

@@ -285,6 +285,8 @@ def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
         ([ROWS[0], "not a row"], r"data\[1\]: expected a dict \(one row\), got str"),
         ({"question": "q"}, r"expected a pandas DataFrame, a list of dicts or a path"),
         (pd.DataFrame(columns=["question", "answer", "contexts"]), r"data: no rows to evaluate"),
+        ([], r"data: no rows to evaluate"),  # not "missing columns", which an empty list has none of
+        (pd.DataFrame(), r"data: no rows to evaluate"),
     ],
 )
 def test_bad_data_is_a_value_error_before_any_model(no_models: None, data: Any, message: str) -> None:

@@ -46,7 +46,7 @@ def test_the_shipped_prod_profile_has_a_monitor_section() -> None:
     [
         (
             "monitor:\n  metrics:\n    faithfulness: {max_dorp: 0.1}\n",
-            "monitor.metrics.faithfulness.max_dorp: unknown key",
+            "monitor.metrics.faithfulness.max_dorp: unknown key (did you mean 'max_drop'?)",
         ),
         ("monitor:\n  window: 1d\n  metrics:\n    faithfulness: {}\n", "monitor.window: unknown key"),
         (

@@ -25,7 +25,9 @@ def summary_lines(report: GateReport, report_paths: Sequence[Path] = ()) -> list
             (
                 f"{g.name:<34} {op:<6} {with_unit(report, g.metric, g.rule, f'{g.threshold:g}'):>10} "
                 f"{with_unit(report, g.metric, g.rule, fmt(g.observed)):>10} {fmt_interval(g):<20} "
-                f"{g.n_scored:>6} {g.n_unscored:>5}  {'PASS' if g.passed else 'FAIL'}",
+                f"{g.n_scored:>6} {g.n_unscored:>5}  {'PASS' if g.passed else 'FAIL'}"
+                # Why a rule observed nothing: "no champion yet", "nothing scored".
+                + (f"  ({g.note})" if g.note and g.observed is None else ""),
                 "green" if g.passed else "red",
             )
         )
