@@ -21,6 +21,8 @@ DECLINES = [
     "The documentation does not mention a student discount.",
     "I'm sorry, I can't help with that question. Please contact customer service.",
     "I am not able to help you with this request.",
+    "That isn't covered by the docs.",
+    "Your question is not covered.",
 ]
 ANSWERS = [
     "No, the theft insurance does not cover damage from accidents.",
@@ -31,6 +33,8 @@ ANSWERS = [
     "The warranty does not cover that battery model after two years.",
     "We cannot help with moving costs, but the deposit is refunded.",
     "I can help with that: the late fee is 10 dollars.",
+    "Flood damage is not covered by the basic home policy.",
+    "No, it is not covered.",
 ]
 
 

@@ -57,7 +57,7 @@ from typing import Any
 
 from gates.metrics import quantities as qty
 from gates.metrics.base import MetricCase, Score, register, score_each
-from gates.metrics.text import _CANT_HELP, _DOCS, _THE_QUESTION
+from gates.metrics.text import _CANT_HELP, _DOCS, _NOT_COVERED, _THE_QUESTION
 
 MODEL_FILE = Path(__file__).parent / "data" / "correctness_model.json"
 
@@ -617,7 +617,7 @@ _DECLINE = re.compile(
     rf"{_DOCS} (do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide)\b|"
     rf"(do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide) {_THE_QUESTION}|"
     r"(no|any) (information|details|mention) (about|on|of|regarding)|"
-    r"not (covered|mentioned|specified|documented|stated|listed)|"
+    rf"not (mentioned|specified|documented|stated|listed)|{_NOT_COVERED}|"
     r"(can(no|')t|could(n't| not)|unable to|wasn't able to|am not able to) (find|tell|confirm|say|answer|"
     r"locate|see|determine)|"
     r"there is no (mention|information)|outside (of )?(the|my) (documentation|knowledge)|"

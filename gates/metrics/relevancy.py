@@ -279,8 +279,8 @@ class AnswerRelevancy:
     """Whether the answer addresses the question (higher is better)."""
 
     name = "answer_relevancy"
-    # 1.4.1: "I can't help with that question" declines (gates.metrics.text._CANT_HELP); "how
-    # much notice / storage" asks an amount, not a price.
+    # 1.4.1: "I can't help with that question" declines (gates.metrics.text._CANT_HELP), "not
+    # covered by the policy" does not (_NOT_COVERED); "how much notice" asks an amount.
     version = "1.4.1"
     direction = "higher_is_better"
     default_threshold = 0.5

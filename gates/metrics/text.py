@@ -80,6 +80,13 @@ _THE_QUESTION = (
     r"(?:(this|that|it|these|those|them)(?=\s*([.,;:!?)]|$))|"
     r"(your|the|this|that) (question|topic|request|case)|(such|any|this|that) (information|details|case))"
 )
+# "Not covered" declines only about the documentation or the question ("this is not covered
+# in the documentation", "your question is not covered"): "Flood damage is not covered by the
+# basic policy" is an answer.
+_NOT_COVERED = (
+    rf"(not|\w+n't) covered (in|by) (the |my |our |any )?{_DOCS}|"
+    r"(your|this|that|the) (question|topic|request) (is not|was not|isn't|wasn't|'s not) covered"
+)
 # "I can't help with that question", "I'm not able to help you with this": a refusal.
 _CANT_HELP = r"i ?(can(no|'|’)t|am unable to|'m unable to|am not able to|'m not able to) help (you )?with"
 _ABSTAIN = re.compile(
@@ -91,9 +98,10 @@ _ABSTAIN = re.compile(
     # "No, the insurance does not cover accident damage" is an answer.
     rf"{_DOCS} (do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide)\b|"
     rf"(do|does|did) ?(not|n't) (seem to )?(cover|include|contain|list|state|provide) {_THE_QUESTION}|"
-    r"(no|any) information (about|on)|not (covered|mentioned|specified|documented)|"
+    r"(no|any) information (about|on)|not (mentioned|specified|documented)|"
+    rf"{_NOT_COVERED}|"
     r"(can(no|')t|could(n't| not)|unable to|wasn't able to) (find|tell|confirm|say|answer|locate|see)|"
-    r"not something i can (confirm|answer|say)|not able to (answer|find|confirm)|isn't (covered|mentioned)|"
+    r"not something i can (confirm|answer|say)|not able to (answer|find|confirm)|isn't mentioned|"
     r"there is no (mention|information)|outside (of )?(the|my) (documentation|knowledge))",
     re.IGNORECASE,
 )
