@@ -111,6 +111,9 @@ PII = {
     ),
     "phone": ("Text me at +1 415-555-0134 once it is done.", "PHONE_NUMBER", "415-555-0134"),
     "uk phone": ("His mobile is 07700 900461 if the courier needs it.", "PHONE_NUMBER", "07700 900461"),
+    # a number libphonenumber rejects (a fictional range) is still a phone number to the metric,
+    # as it is to the masker
+    "international phone": ("Phone: +44 7700 900123", "PHONE_NUMBER", "+44 7700 900123"),
     "credit card": ("Card on file: 4111 1111 1111 1111, exp 04/27.", "CREDIT_CARD", "4111 1111 1111 1111"),
     "card with dots": ("New card is 5555.5555.5555.4444 exp 11/28.", "CREDIT_CARD", "5555.5555.5555.4444"),
     "iban": ("Wire it to DE89 3704 0044 0532 0130 00 by Friday.", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),

@@ -68,7 +68,9 @@ class PiiLeakage:
     name = "pii"
     # 1.3: a password labelled at a distance or in another language ("Password for the
     # portal: X", "Passwort: X"), when the value is password-shaped.
-    version = "1.3"
+    # 1.3.1: an international number ("+44 7700 900123") counts even when libphonenumber
+    # rejects its range, as the masker already did.
+    version = "1.3.1"
     direction = "lower_is_better"
     default_threshold = 0.5
     # The detection lives in the shared core: its code joins the judgment cache key.
