@@ -396,8 +396,13 @@ def compare(
         reasons.append(
             f"worse by {worse:.4g} (> {tolerance:.4g}), 95% CI of the difference [{low:.4g}, {high:.4g}]"
         )
-    else:
+    elif worse <= tolerance:
         reasons.append(f"difference {diff:+.4g}, 95% CI [{low:.4g}, {high:.4g}]: within {tolerance:.4g}")
+    else:  # worse than allowed, but the interval still holds "no change": too few answers to say
+        reasons.append(
+            f"worse by {worse:.4g} (> {tolerance:.4g}), but not significant: 95% CI of the difference "
+            f"[{low:.4g}, {high:.4g}] includes 0 ({len(scored)} answers)"
+        )
     share = common["failing_share"]
     if max_failing_share is not None and share is not None and share > max_failing_share:
         alerts.append("max_failing_share")
