@@ -42,7 +42,8 @@ class FakeSlowChain:
         end = time.time()
         with open(HERE / "calls.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps({"pid": os.getpid(), "q": question, "start": start, "end": end}) + "\\n")
-        return {"answer": "Yes.", "contexts": ["Yes."], "latency_ms": 100.0 + int(question.split()[3])}
+        # A recorded latency above the call's own 0.3 s, so the gate reads this one.
+        return {"answer": "Yes.", "contexts": ["Yes."], "latency_ms": 1000.0 + int(question.split()[3])}
 
 
 def build():
@@ -77,8 +78,8 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     profile = {
         "env": "ci",
         "datasets": [{"name": "golden", "path": "qa.jsonl"}],
-        # 101..112 ms: cases q07..q12 fail their threshold, and the p95 (111.45) fails the gate.
-        "metrics": {"latency": {"threshold": 106, "rules": {"max_p95": 110}}},
+        # 1001..1012 ms: cases q07..q12 fail their threshold, and the p95 (1011.45) fails the gate.
+        "metrics": {"latency": {"threshold": 1006, "rules": {"max_p95": 1010}}},
     }
     (pytester.path / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return pytester
@@ -103,7 +104,7 @@ def _report(pytester: pytest.Pytester, folder: str) -> dict[str, Any]:
 
 def test_each_worker_answers_its_share_and_the_verdict_is_the_serial_one(project: pytest.Pytester) -> None:
     serial = _run(project, "--gate-report=serial", "--gate-no-cache")
-    assert serial.ret == pytest.ExitCode.TESTS_FAILED, serial.stdout.str()  # p95 above 110 ms
+    assert serial.ret == pytest.ExitCode.TESTS_FAILED, serial.stdout.str()  # p95 above 1010 ms
     assert sorted(c["q"] for c in _calls(project)) == sorted(QUESTIONS)
 
     sharded = _run(project, "--gate-report=sharded", "--gate-no-cache", "-n", "2")
