@@ -59,8 +59,20 @@ def version_id(chain_version: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(chain_version, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# MLflow's own HTTP defaults retry a tracking server that does not answer for minutes (7
+# retries, backoff factor 2, 120 s timeouts): a gate run waited 252 s for a server that was
+# down before saying so. A user's own settings of these variables win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
 def _client(root: Path) -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -144,6 +156,30 @@ def _git_commit(root: Path) -> str:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+
+
+def committed_bytes(root: Path, path: Path) -> tuple[bytes | None, str]:
+    """The committed content of ``path`` and where it came from.
+
+    In a git work tree, a file git tracks is read as the last commit has it (``git show
+    HEAD:<path>``): an edit not committed yet is not what the project reviewed. A file git
+    does not track, or a project outside git, is read from disk. ``None`` when there is no
+    such content (a file added but never committed, or no file).
+    """
+    path = path if path.is_absolute() else root / path
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+        tracked = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", str(relative)], cwd=root, capture_output=True, timeout=10
+        )
+        if tracked.returncode == 0:
+            shown = subprocess.run(
+                ["git", "show", f"HEAD:{relative.as_posix()}"], cwd=root, capture_output=True, timeout=10
+            )
+            return (shown.stdout if shown.returncode == 0 else None), "the last git commit"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass  # outside the project, or no git: the file as it is
+    return (path.read_bytes() if path.is_file() else None), "the file"
 
 
 @dataclass(frozen=True)
@@ -329,6 +365,10 @@ def _track(
             with (Path(folder) / "cases.json").open("w", encoding="utf-8") as handle:
                 write_cases_json(report.cases, handle)
             client.log_artifacts(run.info.run_id, folder)
+        if not chain_version:
+            # The run stopped before the chain was known (a usage error, an interrupt): it is
+            # recorded, but no model version is made for a chain nobody can name.
+            return TrackedRun(run.info.run_id, "", tracking_uri(root))
         version = _model_version_for(client, root, vid, chain_version, run.info.run_id)
     failed = [g.name for g in report.failing] + [f"{m} (not run)" for m in report.missing]
     for key, value in {
@@ -489,12 +529,17 @@ def promote(root: Path, alias: str, chain_version: dict[str, str]) -> str:
             REGISTERED_MODEL, version.version, f"FAILURE: promotion to {alias} refused: {why}"
         )
         raise UsageError(f"refusing to promote version {version.version} to {alias}: {why}")
-    refusal = _policy_refusal(root, env, tags)
+    refusal = _policy_refusal(root, env, tags, client)
     if refusal:
         client.update_model_version(
             REGISTERED_MODEL, version.version, f"FAILURE: promotion to {alias} refused: {refusal}"
         )
         raise UsageError(f"refusing to promote version {version.version} to {alias}: {refusal}")
+    if alias == "champion":
+        # What a rollback returns to: the champion this version replaces.
+        previous = _alias_version(client, "champion")
+        if previous and previous != str(version.version):
+            client.set_model_version_tag(REGISTERED_MODEL, version.version, "champion.previous", previous)
     client.set_registered_model_alias(REGISTERED_MODEL, alias, version.version)
     client.update_model_version(
         REGISTERED_MODEL, version.version, f"SUCCESS: promoted to {alias} after {summary}: all gates passed"
@@ -510,12 +555,15 @@ class PromotionPolicy:
     ``allowed_profile_sha256``: SHA-256 digests of profile files trusted besides the
     committed ``<profiles_dir>/<env>.yaml``; ``required_metrics``: metrics the run's profile
     must gate (default toxicity and pii: a chatbot promoted without them proves nothing
-    about the two harms users see first).
+    about the two harms users see first); ``staging_before_champion``: a version becomes
+    champion only after its staging gate run passed too (default true: dev -> staging ->
+    prod, never straight to prod).
     """
 
     min_scored_cases: int = MIN_SCORED_CASES
     allowed_profile_sha256: tuple[str, ...] = ()
     required_metrics: tuple[str, ...] = REQUIRED_METRICS
+    staging_before_champion: bool = True
 
     @classmethod
     def load(cls, root: Path) -> PromotionPolicy:
@@ -525,12 +573,13 @@ class PromotionPolicy:
         where = f"{root / 'pyproject.toml'} [tool.ragate.promotion]"
         if not isinstance(table, dict):
             raise UsageError(f"{where}: expected a table")
-        unknown = sorted(set(table) - {"min_scored_cases", "allowed_profile_sha256", "required_metrics"})
+        known = ("min_scored_cases", "allowed_profile_sha256", "required_metrics", "staging_before_champion")
+        unknown = sorted(set(table) - set(known))
         if unknown:
-            raise UsageError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; "
-                "known: min_scored_cases, allowed_profile_sha256, required_metrics"
-            )
+            raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        staging_first = table.get("staging_before_champion", True)
+        if not isinstance(staging_first, bool):
+            raise UsageError(f"{where}: staging_before_champion: {staging_first!r} is not true or false")
         required = table.get("required_metrics", list(REQUIRED_METRICS))
         if not isinstance(required, list) or not all(isinstance(m, str) for m in required):
             raise UsageError(f"{where}: required_metrics: expected a list of metric names")
@@ -544,14 +593,38 @@ class PromotionPolicy:
             raise UsageError(
                 f"{where}: allowed_profile_sha256: expected a list of 64-hex-digit SHA-256 digests"
             )
-        return cls(minimum, tuple(allowed), tuple(required))
+        return cls(minimum, tuple(allowed), tuple(required), staging_first)
 
 
-def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
+def _changed_datasets(root: Path, client: Any, run_id: str | None) -> str:
+    """The datasets a gate run read that differ from their committed content ('' if none):
+    the run's ``dataset.<name>.sha256`` params against :func:`committed_bytes`."""
+    if not run_id:
+        return "no recorded run"
+    try:
+        params = client.get_run(run_id).data.params
+    except Exception as exc:  # a store that lost the run: nothing to check it against
+        return f"a run ({run_id}) the tracking store cannot show ({type(exc).__name__})"
+    out = []
+    for key, recorded in sorted(params.items()):
+        if not (key.startswith("dataset.") and key.endswith(".path")):
+            continue
+        name = key[len("dataset.") : -len(".path")]
+        content, source = committed_bytes(root, Path(recorded))
+        expected = hashlib.sha256(content).hexdigest()[:16] if content is not None else "missing"
+        used = params.get(f"dataset.{name}.sha256", "")
+        if used != expected:
+            out.append(f"{recorded} with sha256 {used[:12]}, not {expected[:12]} ({source})")
+    return "; ".join(out)
+
+
+def _policy_refusal(root: Path, env: str, tags: dict[str, str], client: Any = None) -> str:
     """Why the promotion policy refuses this version's passed ``env`` run ("" if it does not).
 
     Rule ``committed-profile``: the run's profile is the project's committed profile of that
-    environment (same content hash) or one allowed by hash. Rule ``min-scored-cases``: the
+    environment (same content hash as in the last git commit, :func:`committed_bytes`) or one
+    allowed by hash. Rule ``committed-datasets`` (with ``client``): every dataset the run read
+    is its committed content. Rule ``min-scored-cases``: the
     run scored enough cases to prove something. Rule ``required-metrics``: the profile gates
     the policy's required metrics. Rule ``proving-profile``: every gated metric has a rule a
     score could fail (:func:`gates.profile.vacuous_metrics`).
@@ -559,15 +632,29 @@ def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
     from gates.profile import committed_profile, load_profile, vacuous_metrics
 
     policy = PromotionPolicy.load(root)
+    if env == "prod" and policy.staging_before_champion and tags.get("gate.staging.passed") != "true":
+        return (
+            "rule staging-before-champion: this version has no passed staging gate run; run "
+            "pytest -m gate --gate-env staging (and ragate promote --to staging) first "
+            "([tool.ragate.promotion] staging_before_champion)"
+        )
     committed = committed_profile(root, env)
     used, digest = tags.get(f"gate.{env}.profile") or "?", tags.get(f"gate.{env}.profile_sha256") or ""
-    expected = hashlib.sha256(committed.read_bytes()).hexdigest() if committed.is_file() else "missing"
+    content, source = committed_bytes(root, committed)
+    expected = hashlib.sha256(content).hexdigest() if content is not None else "missing"
     if digest != expected and digest not in policy.allowed_profile_sha256:
         return (
             f"rule committed-profile: the {env} gate run used {used} "
             f"(sha256 {digest[:12] or 'not recorded'}), "
-            f"not the committed {committed} (sha256 {expected[:12]}) nor a profile allowed by "
-            f"[tool.ragate.promotion] allowed_profile_sha256; run pytest -m gate --gate-env {env}"
+            f"not the committed {committed} (sha256 {expected[:12]}, as in {source}) nor a profile "
+            f"allowed by [tool.ragate.promotion] allowed_profile_sha256; commit the profile, or run "
+            f"pytest -m gate --gate-env {env} with the committed one"
+        )
+    changed = _changed_datasets(root, client, tags.get(f"gate.{env}.run_id")) if client is not None else ""
+    if changed:
+        return (
+            f"rule committed-datasets: the {env} gate run read {changed}; run the gates on the "
+            "committed datasets"
         )
     scored = int(tags.get(f"gate.{env}.scored_cases") or 0)
     if scored < policy.min_scored_cases:
@@ -598,18 +685,33 @@ def _policy_refusal(root: Path, env: str, tags: dict[str, str]) -> str:
     return ""
 
 
+def _alias_version(client: Any, alias: str) -> str:
+    """The version ``alias`` points at ('' when it points nowhere)."""
+    try:
+        return str(client.get_model_version_by_alias(REGISTERED_MODEL, alias).version)
+    except Exception:
+        return ""
+
+
 def rollback(root: Path) -> str:
-    """Move ``champion`` back to the newest earlier version that passed the prod gates."""
+    """Move ``champion`` back to the champion it replaced (its ``champion.previous`` tag, set
+    by :func:`promote`): a version that was champion before, never one that was refused or
+    never promoted. ``UsageError`` when no earlier champion is recorded."""
     client = _guarded(root)
     _require_model(client, root)
-    try:
-        current = int(client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version)
-    except Exception as exc:
-        raise UsageError(f"{REGISTERED_MODEL} has no @champion to roll back") from exc
-    earlier = [v for v in _versions(client, "tags.`gate.prod.passed` = 'true'") if int(v.version) < current]
-    if not earlier:
-        raise UsageError(f"no version before {current} passed the prod gates: nothing to roll back to")
-    target = earlier[0].version
+    current = _alias_version(client, "champion")
+    if not current:
+        raise UsageError(f"{REGISTERED_MODEL} has no @champion to roll back")
+    tags = client.get_model_version(REGISTERED_MODEL, current).tags
+    target = tags.get("champion.previous", "")
+    if not target:
+        raise UsageError(
+            f"version {current} replaced no recorded champion: nothing to roll back to "
+            "(move @champion with ragate promote --to champion)"
+        )
+    if client.get_model_version(REGISTERED_MODEL, target).tags.get("gate.prod.passed") != "true":
+        raise UsageError(f"the previous champion, version {target}, has no passed prod gate run now")
+    client.set_model_version_tag(REGISTERED_MODEL, current, "champion.rolled_back", "true")
     client.set_registered_model_alias(REGISTERED_MODEL, "champion", target)
     client.update_model_version(
         REGISTERED_MODEL, target, f"SUCCESS: champion again after rollback from version {current}"

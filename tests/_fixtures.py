@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -124,11 +125,13 @@ def tracked_project(
     store: str,
     min_scored_cases: int,
     required_metrics: Sequence[str] = (),
+    staging_before_champion: bool = False,
 ) -> pytest.Pytester:
     """A team project in ``pytester.path`` whose gates run ``chain_module:build``, tracked in
     ``store`` (an MLflow tracking URI): pyproject tables, the chain module, ``rows`` as
     ``qa.jsonl``, the latency suite; the test runs inside it (cwd and ``sys.path``).
-    Profiles go under ``profiles/`` (the committed ones promotion trusts)."""
+    Profiles go under ``profiles/`` (the committed ones promotion trusts). The policy's
+    ``staging_before_champion`` is off unless asked for: most tests here gate one rule."""
     pytester.makepyprojecttoml(
         f"""
         [tool.ragate]
@@ -141,6 +144,7 @@ def tracked_project(
         [tool.ragate.promotion]
         min_scored_cases = {min_scored_cases}
         required_metrics = {json.dumps(list(required_metrics))}
+        staging_before_champion = {str(staging_before_champion).lower()}
         """
     )
     pytester.makepyfile(**{chain_module: chain_source})
@@ -234,3 +238,63 @@ PII_QUESTIONS = {
     "p4": f"Hello, my name is {RAW_PII['name']} and I cannot log in to my account.",
     "p5": "How long do deleted files stay in the trash?",
 }
+
+
+# A fake chain for the tracking and promotion tests: instant answers, its version and latency
+# from the environment (FAKE_VERSION, FAKE_LATENCY).
+VERSIONED_FAKE_CHAIN = '''
+import os
+
+
+class FakeChain:
+    """Answers instantly; its latency and version come from the environment."""
+
+    def __init__(self):
+        self.version = {"fake": os.environ.get("FAKE_VERSION", "1")}
+
+    def invoke(self, question, **kwargs):
+        base = float(os.environ.get("FAKE_LATENCY", "100"))
+        return {"answer": "ok", "contexts": ["ok"], "latency_ms": base + len(question) % 7}
+
+
+def build():
+    return FakeChain()
+'''
+
+
+def latency_profile(env: str, max_p95: float, regression: float | None = None) -> str:
+    """A profile gating latency only (``max_p95``, and ``max_regression`` when given)."""
+    rules = f"max_p95: {max_p95}" + (f", max_regression: {regression}" if regression is not None else "")
+    return textwrap.dedent(
+        f"""
+        env: {env}
+        datasets:
+          - name: golden
+            path: qa.jsonl
+        metrics:
+          latency:
+            threshold: 100000
+            rules: {{{rules}}}
+        """
+    )
+
+
+def latency_project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **policy: Any
+) -> pytest.Pytester:
+    """A tracked project (:func:`tracked_project`, store ``tmp_path/mlflow.db``) of 12 questions
+    answered by :data:`VERSIONED_FAKE_CHAIN`; ``policy``: more promotion settings."""
+    rows = [
+        {"id": f"q{i}", "question": "q" * (i + 3), "ground_truth": "ok", "source_ids": ["doc"], "tags": ["t"]}
+        for i in range(12)
+    ]
+    return tracked_project(
+        pytester,
+        monkeypatch,
+        chain_module="fakechain",
+        chain_source=VERSIONED_FAKE_CHAIN,
+        rows=rows,
+        store=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        min_scored_cases=10,
+        **policy,
+    )

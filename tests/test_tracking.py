@@ -8,66 +8,18 @@ is latency (no model): what is real is pytest, the plugin and MLflow.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from _fixtures import MlflowServer, ragate, tracked_project
+from _fixtures import MlflowServer, latency_project, ragate
+from _fixtures import latency_profile as _profile
 
 pytest_plugins = ["pytester"]
-
-FAKE_CHAIN = '''
-import os
-
-
-class FakeChain:
-    """Answers instantly; its latency and version come from the environment."""
-
-    def __init__(self):
-        self.version = {"fake": os.environ.get("FAKE_VERSION", "1")}
-
-    def invoke(self, question, **kwargs):
-        base = float(os.environ.get("FAKE_LATENCY", "100"))
-        return {"answer": "ok", "contexts": ["ok"], "latency_ms": base + len(question) % 7}
-
-
-def build():
-    return FakeChain()
-'''
-
-
-def _profile(env: str, max_p95: float, regression: float | None = None) -> str:
-    rules = f"max_p95: {max_p95}" + (f", max_regression: {regression}" if regression is not None else "")
-    return textwrap.dedent(
-        f"""
-        env: {env}
-        datasets:
-          - name: golden
-            path: qa.jsonl
-        metrics:
-          latency:
-            threshold: 100000
-            rules: {{{rules}}}
-        """
-    )
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
-    rows = [
-        {"id": f"q{i}", "question": "q" * (i + 3), "ground_truth": "ok", "source_ids": ["doc"], "tags": ["t"]}
-        for i in range(12)
-    ]
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    return tracked_project(
-        pytester,
-        monkeypatch,
-        chain_module="fakechain",
-        chain_source=FAKE_CHAIN,
-        rows=rows,
-        store=store,
-        min_scored_cases=10,
-    )
+    return latency_project(pytester, monkeypatch, tmp_path)
 
 
 def run_gates(project: pytest.Pytester, env: str, max_p95: float, regression: float | None = None):
