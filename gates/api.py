@@ -503,6 +503,12 @@ def _gates(
         metrics,
         thresholds,
         lambda name: [c.scores[name].value for c in cases if not _not_applicable(c.scores[name])],
+        # Repeats of one row ("<id>#r2") resample together, as in the gate run.
+        lambda name: [
+            c.id.rsplit("#r", 1)[0] if profile.sampling.repeats > 1 else c.id
+            for c in cases
+            if not _not_applicable(c.scores[name])
+        ],
     )
 
 

@@ -416,6 +416,9 @@ class ResultSpool:
         self._texts: list[str] | None = None
         self._values = {name: array("d") for name in metrics}
         self._scored = {name: bytearray() for name in metrics}
+        # The question of each value (a number per base case id): repeats resample together.
+        self._groups = {name: array("l") for name in metrics}
+        self._group_numbers: dict[str, int] = {}
         self._finished = False
 
     def add(self, results: Sequence[CaseResult]) -> None:
@@ -441,6 +444,8 @@ class ResultSpool:
                     value = None if score is None else score.value
                     values.append(math.nan if value is None else value)
                     self._scored[name].append(value is not None)
+                    group = self._group_numbers.setdefault(r.case.base_id, len(self._group_numbers))
+                    self._groups[name].append(group)
             self.count += 1
         self.db.executemany("INSERT INTO contexts VALUES (?, ?)", fresh)
         self.db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", rows)
@@ -461,6 +466,10 @@ class ResultSpool:
     def values(self, metric: str) -> list[float | None]:
         """``metric``'s per-case values (``None`` = unscored), cases outside its scope left out."""
         return [v if scored else None for v, scored in zip(self._values[metric], self._scored[metric])]
+
+    def groups(self, metric: str) -> list[int]:
+        """The question (a number per base case id) of each of :meth:`values`' cases."""
+        return list(self._groups[metric])
 
     def texts(self) -> list[str]:
         if self._texts is None:
@@ -531,6 +540,9 @@ class SpooledResults(_SpoolSequence):
 
     def values(self, metric: str) -> list[float | None]:
         return self.spool.values(metric)
+
+    def groups(self, metric: str) -> list[int]:
+        return self.spool.groups(metric)
 
     def case_records(self) -> SpooledCases:
         return SpooledCases(self.spool)
@@ -985,6 +997,11 @@ class GateEngine:
                 spooled.values(name)
                 if spooled is not None
                 else [self._value(r, name) for r in results if name in r.case.metrics]
+            ),
+            lambda name: (
+                spooled.groups(name)
+                if spooled is not None
+                else [r.case.base_id for r in results if name in r.case.metrics]
             ),
         )
         gates.extend(self._regression(results, champion, champion_error))

@@ -72,6 +72,30 @@ def bootstrap(
     return float(low), float(high)
 
 
+def grouped_bootstrap_mean(
+    values: np.ndarray, groups: np.ndarray, resamples: int, seed: int = SEED
+) -> Interval:
+    """Percentile bootstrap interval of the mean of ``values`` resampling whole ``groups``
+    (a cluster bootstrap: Davison & Hinkley, *Bootstrap Methods and their Application*, 1997,
+    section 3.8). The samples of one question answered several times (``sampling.repeats``)
+    are one group: resampled as independent cases they would narrow the interval by about
+    the square root of the repeats, as if each repeat were a new question."""
+    first: dict[Any, int] = {}  # groups numbered by first appearance: any labels, one result
+    index = np.array([first.setdefault(g, len(first)) for g in groups], dtype=np.int64)
+    sums = np.bincount(index, weights=values)
+    counts = np.bincount(index).astype(float)
+    rng = np.random.default_rng(seed)
+    k = len(sums)
+    rows = max(1, BOOTSTRAP_CHUNK // max(1, k))
+    stats = []
+    for start in range(0, resamples, rows):
+        drawn = rng.integers(0, k, size=(min(rows, resamples - start), k))
+        stats.append(sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1))
+    alpha = (1.0 - CONFIDENCE) / 2.0
+    low, high = np.quantile(np.concatenate(stats), [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
 def row_mean(rows: np.ndarray) -> np.ndarray:
     """The mean of each row (the statistic :func:`bootstrap` needs for a mean)."""
     return rows.mean(axis=-1)
@@ -94,14 +118,26 @@ class Observation:
     passing: np.ndarray
     n_unscored: int
     resamples: int
+    groups: np.ndarray | None = None  # the question of each scored value, when repeated
 
     @property
     def n(self) -> int:
         return len(self.scored)
 
+    def _repeated(self) -> bool:
+        return self.groups is not None and len(set(self.groups.tolist())) < len(self.groups)
+
     @functools.cached_property
     def mean_interval(self) -> Interval:
+        if self._repeated():
+            return grouped_bootstrap_mean(self.scored, self.groups, self.resamples)  # type: ignore[arg-type]
         return bootstrap(self.scored, row_mean, self.resamples)
+
+    @functools.cached_property
+    def pass_rate_interval(self) -> Interval:
+        if self._repeated():
+            return grouped_bootstrap_mean(self.passing, self.groups, self.resamples)  # type: ignore[arg-type]
+        return bootstrap(self.passing, row_mean, self.resamples)
 
 
 Observe = Callable[[Observation], tuple[float, Interval | None]]
@@ -227,7 +263,7 @@ def _upper_bound(o: Observation) -> tuple[float, Interval | None]:
 
 @rule("min_pass_rate", reads="pass rate", op=">=", bounds=(0.0, 1.0))
 def _pass_rate(o: Observation) -> tuple[float, Interval | None]:
-    return float(o.passing.mean()), bootstrap(o.passing, row_mean, o.resamples)
+    return float(o.passing.mean()), o.pass_rate_interval
 
 
 @rule("max_violations", reads="cases failing the per-case threshold", op="<=", bounds=(0.0, None))
@@ -274,12 +310,15 @@ def evaluate_metric(
     case_passes: Callable[[float], bool],
     rules: _Rules | Mapping[str, float],
     resamples: int = 2000,
+    groups: Sequence[str] | None = None,
 ) -> list[GateResult]:
     """Decide every active rule of one metric over its per-case values.
 
     ``rules`` is a profile's ``GateRules`` or a mapping rule -> value. Paired rules
     (``max_regression``) are left to :mod:`gates.regression`. Fail closed: with no scored
-    case every rule fails, whatever its threshold.
+    case every rule fails, whatever its threshold. ``groups``: the question each value
+    answers (aligned with ``values``); repeated answers to one question are resampled
+    together (:func:`grouped_bootstrap_mean`).
     """
     active = rules.active() if hasattr(rules, "active") else dict(rules)
     scored = np.array([v for v in values if v is not None], dtype=float)
@@ -288,6 +327,11 @@ def evaluate_metric(
         passing=np.array([case_passes(v) for v in scored], dtype=float),
         n_unscored=sum(v is None for v in values),
         resamples=resamples,
+        groups=(
+            np.array([g for g, v in zip(groups, values) if v is not None], dtype=object)
+            if groups is not None
+            else None
+        ),
     )
     n, n_unscored = observation.n, observation.n_unscored
     results = []
@@ -327,13 +371,15 @@ def metric_gates(
     metrics: Mapping[str, Any],
     thresholds: Mapping[str, float],
     values: Callable[[str], Sequence[float | None]],
+    groups: Callable[[str], Sequence[str]] | None = None,
 ) -> list[GateResult]:
     """Every gated metric's rules, decided by :func:`evaluate_metric`: the one loop over a profile.
 
     ``profile`` is a ``GateProfile`` (its ``metrics`` gates and ``bootstrap_resamples``);
     ``metrics`` maps a name to its ``Metric`` (its ``direction`` decides whether a case's
     value passes ``thresholds[name]``); ``values(name)`` gives that metric's per-case values
-    (``None`` = unscored; cases outside the metric's scope left out). A gated metric missing
+    (``None`` = unscored; cases outside the metric's scope left out), ``groups(name)`` the
+    question each of them answers (repeats of one question share it). A gated metric missing
     from ``metrics`` gets no result here: the report lists it as missing and the run fails
     closed. Paired rules (``max_regression``) are left to :mod:`gates.regression`.
     """
@@ -351,6 +397,7 @@ def metric_gates(
                 lambda v, m=metric, t=threshold: passes(m, v, t),
                 gate.rules,
                 profile.bootstrap_resamples,
+                groups(name) if groups is not None else None,
             )
         )
     return gates

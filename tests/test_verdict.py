@@ -211,3 +211,24 @@ def test_bootstrap_in_chunks_gives_the_interval_of_one_draw(monkeypatch: pytest.
     whole = verdict.bootstrap(values, verdict.row_mean, 500)
     monkeypatch.setattr(verdict, "BOOTSTRAP_CHUNK", 101 * 7)  # 7 resamples per chunk
     assert verdict.bootstrap(values, verdict.row_mean, 500) == whole
+
+
+def test_repeats_of_one_question_do_not_narrow_the_interval() -> None:
+    """prod answers each question 3 times: a deterministic chain's three equal answers are
+    one question's evidence, not three (the tester's prod run passed min_lower_bound on the
+    answers its staging run failed on). Without repeats nothing changes."""
+    once = [0.2, 0.9, 0.4, 0.8, 0.55, 0.7, 0.3, 0.95, 0.6, 0.5, 0.65, 0.45]
+    rules = {"min_lower_bound": 0.5, "min_pass_rate": 0.5}
+    alone = {g.rule: g for g in evaluate_metric("m", once, at_least(0.5), rules, 2000)}
+    naive = {g.rule: g for g in evaluate_metric("m", once * 3, at_least(0.5), rules, 2000)}
+    ids = [f"q{i}" for i in range(len(once))] * 3
+    grouped = {g.rule: g for g in evaluate_metric("m", once * 3, at_least(0.5), rules, 2000, ids)}
+    for rule in rules:
+        width = alone[rule].interval[1] - alone[rule].interval[0]
+        assert naive[rule].interval[1] - naive[rule].interval[0] < 0.75 * width  # the bug
+        assert grouped[rule].interval[1] - grouped[rule].interval[0] > 0.85 * width
+    distinct = {
+        g.rule: g
+        for g in evaluate_metric("m", once, at_least(0.5), rules, 2000, [f"q{i}" for i in range(12)])
+    }
+    assert distinct == alone
