@@ -456,12 +456,40 @@ def _command_of(argv: Sequence[str]) -> str | None:
     return first if first in BUILTIN_COMMANDS or first in PLUGGED_COMMANDS else None
 
 
+def _refuse_unknown_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Exit 2 naming an unknown ``--option`` of the command (and the closest known one)
+    before argparse reports a required option as missing ("--too champion" is a typo of
+    ``--to``, not a missing ``--to``)."""
+    import difflib
+
+    command = _command_of(argv)
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if command is None or not subparsers or command not in subparsers[0].choices:
+        return
+    sub = subparsers[0].choices[command]
+    known = [o for action in sub._actions for o in action.option_strings]
+    for token in argv:
+        option = token.split("=", 1)[0]
+        if token == "--" or not option.startswith("--"):
+            if token == "--":
+                return
+            continue
+        if option not in known:
+            close = difflib.get_close_matches(option, known, n=1)
+            sub.error(f"unknown option {option}" + (f" (did you mean {close[0]}?)" if close else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_of(argv))
+    _refuse_unknown_options(parser, argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        # `ragate history | head -1`: the reader has gone; stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as exc:
         print(f"ragate {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -604,7 +604,9 @@ class MetricCheck:
         return decide(self.gates)
 
     def explain(self) -> str:
-        lines = [g.describe() for g in self.gates] or [f"no gate rules ran for {self.metric}"]
+        # Failing rules first: pytest's one-line summary shows the first line.
+        ordered = sorted(self.gates, key=lambda g: g.passed)
+        lines = [g.describe() for g in ordered] or [f"no gate rules ran for {self.metric}"]
         if self.flaky:
             lines.append(f"flaky across samples: {', '.join(self.flaky)}")
         return "\n".join(lines)

@@ -5,7 +5,7 @@ Pydantic lives here, at the edge; unknown fields are errors (a typo must not pas
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -36,6 +36,11 @@ class GoldenCase(QuestionRow):
 
     ground_truth: NonBlank
     source_ids: list[str]
+
+    # What an unknown field meant, for the message that refuses it.
+    FIELD_HINTS: ClassVar[dict[str, str]] = {
+        "answerable": "a golden row is unanswerable when its source_ids is empty ([])",
+    }
 
     @property
     def answerable(self) -> bool:

@@ -69,8 +69,11 @@ def iter_validated(
             row = model.model_validate(data)
         except ValidationError as exc:
             known = ""
-            if any(e["type"] == "extra_forbidden" for e in exc.errors()):
+            extra = [str(e["loc"][-1]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"]]
+            if extra:
                 known = f" (a row's fields: {', '.join(model.model_fields)})"
+                hints = getattr(model, "FIELD_HINTS", {})
+                known += "".join(f"; {hints[name]}" for name in extra if name in hints)
             raise error(f"{where}: {describe(exc)}{known}") from exc
         row_id = getattr(row, "id", None)
         if row_id is not None:

@@ -163,3 +163,5 @@ def test_an_unknown_field_lists_the_known_ones(tmp_path) -> None:
     message = str(caught.value)
     assert "qa.jsonl:1: unknown field 'answerable'" in message
     assert "(a row's fields: id, question, ground_truth, source_ids, tags)" in message
+    # ...and what the field meant: `answerable` is documented for `ragate score` rows.
+    assert message.endswith("a golden row is unanswerable when its source_ids is empty ([])")

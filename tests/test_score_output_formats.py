@@ -61,4 +61,11 @@ def test_an_abbreviated_option_is_not_guessed(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["score", "--metric", "pii", "--input", str(source), "--output", str(tmp_path / "o.jsonl")])
     assert exit_info.value.code == 2
-    assert "--metric" in capsys.readouterr().err
+    assert "unknown option --metric (did you mean --metrics?)" in capsys.readouterr().err
+
+
+def test_a_misspelled_option_is_named_before_a_missing_one(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["promote", "--too", "champion"])
+    assert exit_info.value.code == 2
+    assert "unknown option --too (did you mean --to?)" in capsys.readouterr().err
