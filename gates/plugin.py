@@ -778,4 +778,5 @@ def _track(state: GateSession, report: Any) -> str:
             run = track_gate_run(state.root, report, state.report_paths)
     except (TrackingError, UsageError) as exc:
         return f"tracking failed (the verdict above stands): {exc}"
-    return f"tracked as MLflow run {run.run_id} in {run.uri} (model version {run.model_version})"
+    version = f"model version {run.model_version}" if run.model_version else "no chain, no model version"
+    return f"tracked as MLflow run {run.run_id} in {run.uri} ({version})"

@@ -52,6 +52,16 @@ def test_a_dead_child_leaves_the_run_to_this_process(root: Path) -> None:
     assert _runs(root) == [run.run_id]
 
 
+def test_a_run_that_stopped_before_the_chain_was_known_registers_no_model_version(root: Path) -> None:
+    """An interrupted or refused run is recorded, but makes no model version (the tester's
+    Ctrl-C left a version with no chain fields in `ragate history` for good)."""
+    tracker = TrackingProcess(root)
+    stopped = GateReport(env="ci", chain_version={}, created="2026-11-30T00:00:00Z")
+    run = tracker.track(stopped, [])
+    assert _runs(root) == [run.run_id]
+    assert run.model_version == ""
+
+
 def test_an_error_in_the_child_is_raised_here(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
