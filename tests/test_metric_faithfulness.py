@@ -286,6 +286,17 @@ def test_a_decimal_comma_is_a_decimal_and_a_thousands_comma_groups() -> None:
     assert score(question, "Le taux de nitrate est de 7 milligrammes par litre.", context) < 0.5
 
 
+def test_a_two_word_noun_before_and_is_not_a_statement_of_its_own() -> None:
+    context = "Normal wear and tear is never covered. Storm damage is covered up to 5,000 euros."
+    question = "Is normal wear and tear covered?"
+    assert score(question, "Normal wear and tear is never covered.", context) >= 0.5
+    assert score(question, "Yes, normal wear and tear is covered.", context) < 0.5
+    assert tx.claims("The Pro plan costs $19 and includes phone support.") == [
+        "The Pro plan costs $19",
+        "includes phone support.",
+    ]
+
+
 def test_segments_keep_one_group_of_numbers_each() -> None:
     assert tx.segments("On the Pro plan, the limit is 600 requests per minute.") == [
         "On the Pro plan the limit is 600 requests per minute."

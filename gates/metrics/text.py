@@ -130,6 +130,8 @@ def _split_and(clause: str) -> list[str]:
     parts = re.split(r"\s+and\s+(?=(?:also |then |it |they |you |we )?[a-z]+s?\b)", clause)
     if len(parts) < 2 or any(len(content_tokens(p)) < 2 for p in parts):
         return [clause]
+    if len(parts[0].split()) < 3:
+        return [clause]  # "Normal wear and tear is never covered": a two-word start is a noun
     return parts
 
 
