@@ -466,8 +466,15 @@ def _refuse_unknown_options(parser: argparse.ArgumentParser, argv: Sequence[str]
     subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     if command is None or not subparsers or command not in subparsers[0].choices:
         return
+    known: list[str] = []
+    pending = [subparsers[0].choices[command]]
+    while pending:  # the command's options and those of its own subcommands ("feedback export")
+        current = pending.pop()
+        for action in current._actions:
+            known += action.option_strings
+            if isinstance(action, argparse._SubParsersAction):
+                pending += list(action.choices.values())
     sub = subparsers[0].choices[command]
-    known = [o for action in sub._actions for o in action.option_strings]
     for token in argv:
         option = token.split("=", 1)[0]
         if token == "--" or not option.startswith("--"):

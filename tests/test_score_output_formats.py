@@ -69,3 +69,10 @@ def test_a_misspelled_option_is_named_before_a_missing_one(capsys) -> None:
         main(["promote", "--too", "champion"])
     assert exit_info.value.code == 2
     assert "unknown option --too (did you mean --to?)" in capsys.readouterr().err
+
+
+def test_the_options_of_a_subcommand_are_known_to_its_command(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["feedback", "export", "--sinse", "1d"])
+    assert exit_info.value.code == 2
+    assert "unknown option --sinse (did you mean --since?)" in capsys.readouterr().err
