@@ -67,6 +67,11 @@ def bootstrap(
             for start in range(0, resamples, rows)
         ]
     )
+    return _percentile_interval(stats)
+
+
+def _percentile_interval(stats: np.ndarray) -> Interval:
+    """The central :data:`CONFIDENCE` interval of bootstrap statistics (percentile method)."""
     alpha = (1.0 - CONFIDENCE) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     return float(low), float(high)
@@ -91,9 +96,7 @@ def grouped_bootstrap_mean(
     for start in range(0, resamples, rows):
         drawn = rng.integers(0, k, size=(min(rows, resamples - start), k))
         stats.append(sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1))
-    alpha = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(np.concatenate(stats), [alpha, 1.0 - alpha])
-    return float(low), float(high)
+    return _percentile_interval(np.concatenate(stats))
 
 
 def row_mean(rows: np.ndarray) -> np.ndarray:
@@ -124,20 +127,21 @@ class Observation:
     def n(self) -> int:
         return len(self.scored)
 
-    def _repeated(self) -> bool:
-        return self.groups is not None and len(set(self.groups.tolist())) < len(self.groups)
+    def _mean_interval_of(self, values: np.ndarray) -> Interval:
+        """The bootstrap interval of the mean of ``values`` (aligned with ``scored``): whole
+        questions resampled when some were answered more than once."""
+        groups = self.groups
+        if groups is not None and len(set(groups.tolist())) < len(groups):
+            return grouped_bootstrap_mean(values, groups, self.resamples)
+        return bootstrap(values, row_mean, self.resamples)
 
     @functools.cached_property
     def mean_interval(self) -> Interval:
-        if self._repeated():
-            return grouped_bootstrap_mean(self.scored, self.groups, self.resamples)  # type: ignore[arg-type]
-        return bootstrap(self.scored, row_mean, self.resamples)
+        return self._mean_interval_of(self.scored)
 
     @functools.cached_property
     def pass_rate_interval(self) -> Interval:
-        if self._repeated():
-            return grouped_bootstrap_mean(self.passing, self.groups, self.resamples)  # type: ignore[arg-type]
-        return bootstrap(self.passing, row_mean, self.resamples)
+        return self._mean_interval_of(self.passing)
 
 
 Observe = Callable[[Observation], tuple[float, Interval | None]]
