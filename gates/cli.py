@@ -474,16 +474,14 @@ def _refuse_unknown_options(parser: argparse.ArgumentParser, argv: Sequence[str]
             known += action.option_strings
             if isinstance(action, argparse._SubParsersAction):
                 pending += list(action.choices.values())
-    sub = subparsers[0].choices[command]
     for token in argv:
+        if token == "--":  # what follows is arguments, not options
+            return
         option = token.split("=", 1)[0]
-        if token == "--" or not option.startswith("--"):
-            if token == "--":
-                return
-            continue
-        if option not in known:
+        if option.startswith("--") and option not in known:
             close = difflib.get_close_matches(option, known, n=1)
-            sub.error(f"unknown option {option}" + (f" (did you mean {close[0]}?)" if close else ""))
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            subparsers[0].choices[command].error(f"unknown option {option}{hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

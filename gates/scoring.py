@@ -74,14 +74,11 @@ def score_batches(
     answer is over :data:`MAX_ANSWER_CHARS`, or blank and not blocked, and read by ``metric``
     is not given to it: it is unscored, with the reason (:func:`_unscorable_answer`).
     """
-    too_long = {i: _unscorable_answer(metric, case) for i, case in enumerate(cases)}
-    if any(too_long.values()):
-        rest = [case for i, case in enumerate(cases) if not too_long[i]]
+    refused = [_unscorable_answer(metric, case) for case in cases]
+    if any(refused):
+        rest = [case for case, why in zip(cases, refused) if not why]
         scored = iter(score_batches(metric, rest, batch, first))
-        return [
-            Score(metric.name, metric.version, None, too_long[i]) if too_long[i] else next(scored)
-            for i in range(len(cases))
-        ]
+        return [Score(metric.name, metric.version, None, why) if why else next(scored) for why in refused]
     out: list[Score] = []
     for part in batch_slices(len(cases), batch, first):
         chunk = list(cases[part])
