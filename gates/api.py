@@ -399,7 +399,7 @@ def _generate(
     version = chain_version(chain, spec)
     repeats = profile.sampling.repeats if profile else 1
     temperature = profile.sampling.temperature if profile else None
-    sampled = repeats > 1 or temperature is not None
+    sampled = profile is not None and profile.sampling.active
     if sampled:
         check_sampling_support(chain, spec, repeats, temperature)
     cases: list[_Case] = []

@@ -972,7 +972,7 @@ class GateEngine:
                 raise ChainBuildError.of(self.chain_spec, exc) from exc
         stats.prepare_seconds += time.perf_counter() - start
         sampling = self.profile.sampling
-        if sampling.repeats > 1 or sampling.temperature is not None:
+        if sampling.active:
             check_sampling_support(chain, self.chain_spec, sampling.repeats, sampling.temperature)
         if declared is not None and version != declared:
             differ = sorted(k for k in {*version, *declared} if version.get(k) != declared.get(k))
@@ -1162,9 +1162,9 @@ class GateEngine:
 
     def _invoke(self, chain: Any, case: Case) -> Answer:
         sampling = self.profile.sampling
-        sampled = sampling.repeats > 1 or sampling.temperature is not None
-        temperature = sampling.temperature
-        return call_chain(chain, case.prompt, repeat=case.repeat, temperature=temperature, sampled=sampled)
+        return call_chain(
+            chain, case.prompt, repeat=case.repeat, temperature=sampling.temperature, sampled=sampling.active
+        )
 
     def _score(self, results: list[CaseResult], stats: RunStats) -> None:
         for name, metric in self.metrics.items():

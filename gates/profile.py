@@ -122,6 +122,11 @@ class Sampling(_Strict):
     repeats: Annotated[int, Field(ge=1, le=20)] = 1
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
 
+    @property
+    def active(self) -> bool:
+        """Whether the chain is called as ``invoke(question, seed=..., temperature=...)``."""
+        return self.repeats > 1 or self.temperature is not None
+
 
 class Pricing(_Strict):
     """Prices per 1,000 tokens, for the ``cost`` metric (gates/metrics/cost.py)."""

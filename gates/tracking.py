@@ -155,7 +155,12 @@ def _git_commit(root: Path) -> str:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+    return _digest(path.read_bytes() if path.is_file() else None)
+
+
+def _digest(content: bytes | None) -> str:
+    """The recorded form of a file's SHA-256: its first 16 hex digits, or "missing"."""
+    return hashlib.sha256(content).hexdigest()[:16] if content is not None else "missing"
 
 
 def committed_bytes(root: Path, path: Path) -> tuple[bytes | None, str]:
@@ -611,7 +616,7 @@ def _changed_datasets(root: Path, client: Any, run_id: str | None) -> str:
             continue
         name = key[len("dataset.") : -len(".path")]
         content, source = committed_bytes(root, Path(recorded))
-        expected = hashlib.sha256(content).hexdigest()[:16] if content is not None else "missing"
+        expected = _digest(content)
         used = params.get(f"dataset.{name}.sha256", "")
         if used != expected:
             out.append(f"{recorded} with sha256 {used[:12]}, not {expected[:12]} ({source})")
@@ -711,7 +716,6 @@ def rollback(root: Path) -> str:
         )
     if client.get_model_version(REGISTERED_MODEL, target).tags.get("gate.prod.passed") != "true":
         raise UsageError(f"the previous champion, version {target}, has no passed prod gate run now")
-    client.set_model_version_tag(REGISTERED_MODEL, current, "champion.rolled_back", "true")
     client.set_registered_model_alias(REGISTERED_MODEL, "champion", target)
     client.update_model_version(
         REGISTERED_MODEL, target, f"SUCCESS: champion again after rollback from version {current}"
