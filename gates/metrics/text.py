@@ -179,15 +179,16 @@ def plain_number(raw: str) -> str:
     return raw.replace(",", ".") if _DECIMAL_COMMA.fullmatch(raw) else raw.replace(",", "")
 
 
+def _number_value(raw: str) -> str:
+    """:func:`plain_number` without trailing decimal zeros ("19.00" -> "19", "0,70" -> "0.7")."""
+    value = plain_number(raw)
+    return value.rstrip("0").rstrip(".") if "." in value else value
+
+
 def numbers(text: str) -> set[str]:
     """Numbers written as digits or words, normalised ("1,000" -> "1000", "19.00" -> "19",
     "0,7" -> "0.7")."""
-    found = set()
-    for raw in _NUMBER.findall(text):
-        value = plain_number(raw)
-        if "." in value:
-            value = value.rstrip("0").rstrip(".")
-        found.add(value)
+    found = {_number_value(raw) for raw in _NUMBER.findall(text)}
     for word in words(text):
         if word in _NUMBER_WORDS:
             found.add(_NUMBER_WORDS[word])
@@ -485,12 +486,7 @@ _QUANTITY = re.compile(r"(?<![A-Za-z\d.,])(?<![A-Za-z]-)\d[\d,]*(?:\.\d+)?")
 
 def numbers_in(text: str, lang: str) -> set[str]:
     """Numbers in digits (any language) and, for English, in words."""
-    found = set()
-    for raw in _QUANTITY.findall(text):
-        value = plain_number(raw)
-        if "." in value:
-            value = value.rstrip("0").rstrip(".")
-        found.add(value)
+    found = {_number_value(raw) for raw in _QUANTITY.findall(text)}
     if lang == "en":
         for word in words(text):
             if word in _NUMBER_WORDS:
