@@ -158,12 +158,20 @@ def tracked_project(
     return pytester
 
 
-def ragate(*args: str) -> subprocess.CompletedProcess[str]:
-    """The ``ragate`` command in a process of its own, as a user runs it. (In-process calls
-    would import mlflow and sqlalchemy inside a test, and pytester's restore of sys.modules
-    leaves them half-imported for the next test.)"""
+def ragate(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``ragate`` command in a process of its own, as a user runs it (in ``cwd``, with
+    ``env``, default this process's). (In-process calls would import mlflow and sqlalchemy
+    inside a test, and pytester's restore of sys.modules leaves them half-imported for the
+    next test.)"""
     return subprocess.run(
-        [sys.executable, "-m", "gates.cli", *args], capture_output=True, text=True, env=os.environ.copy()
+        [sys.executable, "-m", "gates.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=os.environ.copy() if env is None else env,
+        timeout=timeout,
     )
 
 

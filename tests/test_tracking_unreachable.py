@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
+
+from _fixtures import ragate
 
 from gates.tracking import HTTP_DEFAULTS
 
@@ -21,14 +21,7 @@ def _closed_port() -> int:
 def test_an_unreachable_tracking_server_is_named_without_minutes_of_retries(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST")}
     env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{_closed_port()}"
-    done = subprocess.run(
-        [sys.executable, "-m", "gates.cli", "history"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = ragate("history", cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 1
     assert "cannot reach the tracking store http://127.0.0.1:" in done.stderr
     assert "Traceback" not in done.stderr
