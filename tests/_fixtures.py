@@ -115,6 +115,24 @@ def mlflow_server_in(folder: Path) -> Iterator[MlflowServer]:
         stop(server)
 
 
+def stored_files(folder: Path) -> dict[Path, bytes]:
+    """Every file under ``folder`` with its bytes, as a running server keeps them.
+
+    A file that goes away between the listing and the read is left out: SQLite's rollback
+    journal (``server.db-journal``) exists only while a write is in flight, and what it held
+    is in ``server.db`` once the write commits. Raises AssertionError when ``folder`` holds
+    no file at all (a scan of nothing proves nothing)."""
+    found: dict[Path, bytes] = {}
+    for path in sorted(folder.rglob("*")):
+        try:
+            if path.is_file():
+                found[path] = path.read_bytes()
+        except FileNotFoundError:
+            continue
+    assert found, f"no file under {folder}"
+    return found
+
+
 def tracked_project(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,

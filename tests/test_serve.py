@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fixtures import free_port, served_env, stop, wait_ready  # mlflow_server: tests/conftest.py
+
+# mlflow_server: tests/conftest.py
+from _fixtures import free_port, served_env, stop, stored_files, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -262,10 +264,9 @@ def test_feedback_is_recorded_on_the_trace_and_exported_masked(
     # No raw personal data anywhere the store keeps things (database and artifacts).
     _wait_for_traces(mlflow_server[0], {down["trace_id"], again["trace_id"]})
     folder = mlflow_server[1]
-    stored = [p for p in folder.rglob("*") if p.is_file()]
+    stored = stored_files(folder)
     assert any(p.name == "server.db" for p in stored)
-    for path in [*stored, output]:
-        data = path.read_bytes()
+    for path, data in [*stored.items(), (output, output.read_bytes())]:
         for kind, value in PII.items():
             for form in (value, value.upper()):
                 assert form.encode() not in data, f"raw {kind} in {path}"

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _fixtures import REPO, free_port, served_env, stop, wait_ready  # mlflow_server: tests/conftest.py
+
+# mlflow_server: tests/conftest.py
+from _fixtures import REPO, free_port, served_env, stop, stored_files, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -135,9 +137,8 @@ def test_the_real_chain_is_traced_step_by_step_and_nothing_raw_is_stored(
         texts = _span_texts(stored)
         for kind, value in PII.items():
             assert value not in texts, f"raw {kind} in a span of {stored.info.trace_id}"
-    files = [p for p in mlflow_server[1].rglob("*") if p.is_file()]
+    files = stored_files(mlflow_server[1])
     assert any(p.name == "server.db" for p in files)
-    for path in files:
-        data = path.read_bytes()
+    for path, data in files.items():
         for kind, value in PII.items():
             assert value.encode() not in data, f"raw {kind} in {path}"
