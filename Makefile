@@ -29,7 +29,7 @@ gate: setup
 	$(BIN)/pytest -m gate --gate-env $(ENV) --gate-report reports
 
 test: setup
-	$(BIN)/pytest -m "not gate" --cov --cov-report=term --cov-report=xml --cov-fail-under=$(COVERAGE_MIN)
+	$(BIN)/pytest -m "not gate" --durations=25 --cov --cov-report=term --cov-report=xml --cov-fail-under=$(COVERAGE_MIN)
 
 lint: setup
 	$(BIN)/ruff check .
