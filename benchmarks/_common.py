@@ -99,13 +99,32 @@ import gates.scoring as scoring
 whole = scoring.score_batches
 
 
+def children_cpu():
+    # CPU seconds of this process's live children (the spaCy worker), from /proc.
+    import os
+
+    me, total = os.getpid(), 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def timed(metric, cases, *args, **kwargs):
     # The batches are score_batches' own; the clock stops when the first one returns.
     score_batch = metric.score_batch
 
     def first_batch(chunk):
         scores = score_batch(chunk)
-        print(f"FIRST {time.time()!r} {time.process_time()!r} {len(chunk)}", file=sys.stderr, flush=True)
+        print(
+            f"FIRST {time.time()!r} {time.process_time()!r} {len(chunk)} {children_cpu()!r}",
+            file=sys.stderr,
+            flush=True,
+        )
         metric.score_batch = score_batch
         return scores
 
@@ -144,7 +163,9 @@ def time_to_first_score(metric: str, n: int, pythonpath: str = "") -> dict[str, 
     seconds from starting the process to the first batch scored (``first_score_seconds``; the
     batches are :func:`gates.scoring.score_batches`' own, ``first_batch_cases`` long),
     the process's CPU seconds by then (``first_score_cpu_seconds``; above the wall seconds when
-    the embedding passes run side by side on two cores), and wall seconds to the end.
+    the embedding passes run side by side on two cores), the CPU seconds of its live child
+    processes by then (``first_score_child_cpu_seconds``: the spaCy worker of
+    :mod:`ragate_core.spacy_worker`), and wall seconds to the end.
     The rows are written before the clock starts; the clock includes the interpreter's start.
     The project's modules are byte-compiled beforehand (:func:`bytecode_env`), as
     ``pip install`` leaves an installed package."""
@@ -161,10 +182,11 @@ def time_to_first_score(metric: str, n: int, pythonpath: str = "") -> dict[str, 
     first = [line for line in out.stderr.splitlines() if line.startswith("FIRST ")]
     if out.returncode not in (0, 1) or not first:
         raise RuntimeError(f"ragate score failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    _, wall, cpu, cases = first[0].split()
+    _, wall, cpu, cases, child_cpu = first[0].split()
     return {
         "first_score_seconds": float(wall) - start,
         "first_score_cpu_seconds": float(cpu),
+        "first_score_child_cpu_seconds": float(child_cpu),
         "first_batch_cases": float(cases),
         "total_seconds": end - start,
     }

@@ -298,7 +298,9 @@ def first_score_only(metrics: list[str], small: int, repeats: int) -> dict[str, 
     return {
         "what": "wall seconds from starting `ragate score --metrics METRIC` on --small golden-shaped "
         "rows to its first batch (gates.scoring.batch_slices: FIRST_BATCH cases) scored "
-        "(benchmarks/_common.py time_to_first_score), and that process's CPU seconds by then",
+        "(benchmarks/_common.py time_to_first_score), that process's CPU seconds by then, and the "
+        "CPU seconds of its child processes by then (the spaCy worker that loads toxicity's "
+        "name reader beside it: ragate_core/spacy_worker.py)",
         "small": small,
         "repeats": repeats,
         "load_average_1min_at_each_run": [round(v, 2) for v in loads],

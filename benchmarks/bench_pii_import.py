@@ -1,5 +1,5 @@
 """Start-up cost of ragate's presidio analyzer, with and without blocking the optional
-transformers/torch imports around the presidio import (ragate_core.pii._without_optional_ml_imports).
+transformers/torch imports around the presidio import (ragate_core.pii.without_optional_ml_imports).
 
 Each sample is a fresh interpreter that builds the analyzer and masks one sentence; CPU
 seconds (user+sys of the child) and wall seconds are recorded. Writes
@@ -26,7 +26,7 @@ CHILD = """
 import contextlib, sys, time
 import ragate_core.pii as p
 if {unguarded!r}:
-    p._without_optional_ml_imports = contextlib.nullcontext
+    p.without_optional_ml_imports = contextlib.nullcontext
 p.analyzer()
 masked = p.mask_pii("Call Jane Roe at jane.roe@example.org", names=True)[0]
 assert masked == "Call <PERSON> at <EMAIL_ADDRESS>", masked

@@ -384,6 +384,11 @@ def analyzer() -> AnalyzerEngine:
     return _analyzer_instance
 
 
+def spacy_loaded() -> bool:
+    """Whether this process has built the analyzer, and with it the spaCy pipeline."""
+    return _analyzer_instance is not None
+
+
 def spacy_pipeline() -> Any:
     """The spaCy ``Language`` inside the process-wide analyzer (one copy of the model).
 
@@ -398,7 +403,7 @@ _OPTIONAL_ML = ("transformers", "torch")
 
 
 @contextlib.contextmanager
-def _without_optional_ml_imports() -> Iterator[None]:
+def without_optional_ml_imports() -> Iterator[None]:
     """Make ``import transformers``/``import torch`` fail (ImportError) for the duration, each
     one not imported yet: importing presidio then costs ~1 CPU-s, not ~8 (H4-speed's
     measurement), and ~4 s less when the embeddings already loaded torch (toxicity reads
@@ -421,7 +426,7 @@ def _build_analyzer() -> AnalyzerEngine:
     os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
     # presidio logs the words around each finding at DEBUG: the very text being masked.
     logging.getLogger("presidio-analyzer").setLevel(logging.INFO)
-    with _without_optional_ml_imports():
+    with without_optional_ml_imports():
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
         from presidio_analyzer.predefined_recognizers import (
@@ -1491,7 +1496,9 @@ __all__ = [
     "merged",
     "merged_by_score",
     "rule_findings",
+    "spacy_loaded",
     "warm_up",
+    "without_optional_ml_imports",
 ]
 
 

@@ -69,7 +69,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,6 +85,8 @@ SEED_VECTORS_PATH = Path(__file__).parent / "data" / "toxicity_seed_vectors.npz"
 # Seeds re-embedded at load and compared bit for bit with the file: a torch build or CPU
 # that computes other vectors makes the whole file unused.
 SEED_VECTOR_CHECKS = 4
+# The inverse regularisation of the seeds' logistic (scikit-learn's C).
+LOGISTIC_C = 10.0
 # Similarity to the k nearest seeds of each class: k > 1 keeps one odd seed from deciding.
 TOP_K = 5
 # Profanity-check's raw probability is recalibrated with a logistic in logit space: its
@@ -332,24 +334,57 @@ def _stand_in_spans(doc: Any) -> list[tuple[int, int, str]]:
     return sorted((start, end, word) for start, (end, word) in spans.items())
 
 
+def stand_in_spans_of(nlp: Any, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+    """Per text, the (start, end, stand-in) spans of its names (:func:`_stand_in_spans`),
+    read with the spaCy ``nlp`` (its parser and lemmatizer not run). Used in this process
+    and in the spaCy worker (:mod:`ragate_core.spacy_worker`) alike."""
+    return [_stand_in_spans(doc) for doc in nlp.pipe(list(texts), disable=["parser", "lemmatizer"])]
+
+
+def start_name_reader() -> None:
+    """Start loading the spaCy pipeline in the worker process (:mod:`ragate_core.spacy_worker`)
+    unless this process has it already or the worker is off, and return at once: called
+    before the detector loads its own models, so that both loads overlap."""
+    from ragate_core import pii, spacy_worker
+
+    if spacy_worker.enabled() and not pii.spacy_loaded():
+        spacy_worker.shared_worker().start()
+
+
+def _name_spans(texts: list[str]) -> list[list[tuple[int, int, str]]]:
+    """The names of each text, read by this process's spaCy pipeline when it is loaded (the
+    PII analyzer's), else by the worker when :func:`start_name_reader` started it, else by
+    loading the pipeline here. All three read the same pipeline folder with the same code
+    (:func:`stand_in_spans_of`)."""
+    from ragate_core import pii, spacy_worker
+
+    worker = spacy_worker.shared_worker()
+    if pii.spacy_loaded():
+        if worker.running:
+            worker.stop()  # one copy of the pipeline is enough from here on
+    else:
+        spans = worker.spans(texts)
+        if spans is not None:
+            return spans
+    return stand_in_spans_of(pii.spacy_pipeline(), texts)
+
+
 def neutralise_names(texts: Sequence[str]) -> list[str]:
     """Each text with the names of people, places and organisations replaced by stand-ins.
 
     A name already masked (``<PERSON>``, the masker's placeholder: the rails judge masked
     messages) gets the person stand-in too: "Thanks, <PERSON>" is a sign-off, not abuse.
-    Uses the spaCy pipeline of :mod:`ragate_core.pii` (loaded once per process). Text
-    outside the names is unchanged.
+    Uses the spaCy pipeline of :mod:`ragate_core.pii` (loaded once per process, or read in
+    the spaCy worker until this process loads it: :func:`_name_spans`). Text outside the
+    names is unchanged.
     """
     if not texts:
         return []
-    from ragate_core.pii import spacy_pipeline
-
     texts = [text.replace("<PERSON>", STAND_INS["PERSON"]) for text in texts]
-    nlp = spacy_pipeline()
     out = []
-    for text, doc in zip(texts, nlp.pipe(list(texts), disable=["parser", "lemmatizer"])):
+    for text, spans in zip(texts, _name_spans(texts)):
         pieces, pos = [], 0
-        for start, end, word in _stand_in_spans(doc):
+        for start, end, word in spans:
             if start < pos:
                 continue
             pieces += [text[pos:start], word]
@@ -477,7 +512,7 @@ def profanity(texts: Sequence[str]) -> list[float]:
     """
     if not texts:
         return []
-    from profanity_check import predict_prob
+    from ragate_core.profanity import predict_prob
 
     raw = predict_prob(list(texts))
     return [
@@ -523,12 +558,49 @@ def _top_k_mean(similarities: np.ndarray, k: int) -> np.ndarray:
     return np.sort(similarities, axis=1)[:, -k:].mean(axis=1)
 
 
+class StoredFit(NamedTuple):
+    """The seeds' logistic as stored with their vectors: valid for the margins whose
+    :func:`logistic_fit_key` is ``key``."""
+
+    key: str
+    slope: float
+    intercept: float
+
+
+def logistic_fit_key(margin: np.ndarray, labels: np.ndarray) -> str:
+    """What a stored logistic is the fit of (sha256): :data:`LOGISTIC_C` and the exact
+    margins (float64) and labels, in order."""
+    digest = hashlib.sha256(f"C={LOGISTIC_C!r}".encode())
+    digest.update(np.ascontiguousarray(margin, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def stored_seed_fit(path: Path = SEED_VECTORS_PATH) -> StoredFit | None:
+    """The logistic stored in the seed-vector file, or None (missing, unreadable, or a file
+    written before fits were stored)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            slope, intercept = (float(v) for v in data["fit"])
+            return StoredFit(str(data["fit_key"]), slope, intercept)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class PrototypeClassifier:
     """Nearest-prototype toxicity over sentence embeddings, calibrated on its own seeds."""
 
-    def __init__(self, seeds: Sequence[Seed], embed: Embed, vectors: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        seeds: Sequence[Seed],
+        embed: Embed,
+        vectors: np.ndarray | None = None,
+        fitted: StoredFit | None = None,
+    ) -> None:
         """``vectors``: the seeds' embeddings when already known (one row per seed, as
-        ``embed`` gives them: :func:`stored_seed_vectors`); otherwise they are embedded."""
+        ``embed`` gives them: :func:`stored_seed_vectors`); otherwise they are embedded.
+        ``fitted``: a stored logistic (:func:`stored_seed_fit`), used only when its key is
+        that of the margins these vectors give; otherwise the logistic is fitted."""
         self._embed = embed
         self.seeds = list(seeds)
         if vectors is None:
@@ -545,17 +617,19 @@ class PrototypeClassifier:
         self._toxic = vectors[labels == 1]
         self._clean = vectors[labels == 0]
         self._toxic_kinds = [s.kind for s in self.seeds if s.label == 1]
-        self.slope, self.intercept = self._fit(vectors, labels)
+        self.slope, self.intercept = self._fit(vectors, labels, fitted)
 
     def _project(self, vectors: np.ndarray) -> np.ndarray:
         """Remove the topic directions and renormalise, so similarity measures tone, not topic."""
         rest = vectors - (vectors @ self._topic) @ self._topic.T
         return rest / np.maximum(np.linalg.norm(rest, axis=1, keepdims=True), 1e-9)
 
-    def _fit(self, vectors: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-        """A 1-D logistic on leave-one-out margins: each seed is scored without itself."""
-        from sklearn.linear_model import LogisticRegression
+    def _fit(self, vectors: np.ndarray, labels: np.ndarray, fitted: StoredFit | None) -> tuple[float, float]:
+        """A 1-D logistic on leave-one-out margins: each seed is scored without itself.
 
+        Sets ``fit_key`` (:func:`logistic_fit_key` of the margins). When ``fitted`` has that
+        key its slope and intercept are returned (scikit-learn's fit of the same margins,
+        stored by :func:`write_seed_vectors`), so scikit-learn is not imported."""
         sims = vectors @ vectors.T
         np.fill_diagonal(sims, -np.inf)
         to_toxic = np.where(labels[None, :] == 1, sims, -np.inf)
@@ -563,7 +637,12 @@ class PrototypeClassifier:
         margin = _top_k_mean(to_toxic, TOP_K) - _top_k_mean(to_clean, TOP_K)
         # Where a fragment too short to carry tone is pulled to: a typical clean text.
         self.clean_margin = float(np.median(margin[labels == 0]))
-        model = LogisticRegression(C=10.0).fit(margin[:, None], labels)
+        self.fit_key = logistic_fit_key(margin, labels)
+        if fitted is not None and fitted.key == self.fit_key:
+            return fitted.slope, fitted.intercept
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=LOGISTIC_C).fit(margin[:, None], labels)
         return float(model.coef_[0, 0]), float(model.intercept_[0])
 
     def predict(self, texts: Sequence[str]) -> list[tuple[float, str]]:
@@ -630,9 +709,15 @@ def stored_seed_vectors(
     return vectors
 
 
+def detector_seeds(seeds_path: Path = SEEDS_PATH) -> list[Seed]:
+    """The seeds as :class:`ToxicityDetector` reads them: groups of people neutralised, as
+    in the texts it judges (:func:`neutralise_groups`)."""
+    return [Seed(neutralise_groups(s.text), s.label, s.kind) for s in load_seeds(seeds_path)]
+
+
 def detector_seed_texts(seeds_path: Path = SEEDS_PATH) -> list[str]:
     """The texts :class:`ToxicityDetector` embeds for its seeds (groups neutralised)."""
-    return [neutralise_groups(s.text) for s in load_seeds(seeds_path)]
+    return [s.text for s in detector_seeds(seeds_path)]
 
 
 def write_seed_vectors(seeds_path: Path = SEEDS_PATH, path: Path = SEED_VECTORS_PATH) -> Path:
@@ -644,10 +729,18 @@ def write_seed_vectors(seeds_path: Path = SEEDS_PATH, path: Path = SEED_VECTORS_
     from ragate_core.embeddings import MiniLMEncoder
 
     encoder = MiniLMEncoder()
-    texts = detector_seed_texts(seeds_path)
+    seeds = detector_seeds(seeds_path)
+    texts = [s.text for s in seeds]
     vectors = np.asarray(encoder.encode(texts))
+    fitted = PrototypeClassifier(seeds, encoder.encode, vectors)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, key=np.array(seed_vectors_key(texts, encoder.name)), vectors=vectors)
+    np.savez(
+        tmp,
+        key=np.array(seed_vectors_key(texts, encoder.name)),
+        vectors=vectors,
+        fit_key=np.array(fitted.fit_key),
+        fit=np.array([fitted.slope, fitted.intercept]),
+    )
     tmp.replace(path)
     return path
 
@@ -697,10 +790,7 @@ class ToxicityDetector:
         if self._prototypes is None:
             with self._lock:
                 if self._prototypes is None:
-                    # The seeds are read as the texts are: groups of people neutralised.
-                    seeds = [
-                        Seed(neutralise_groups(s.text), s.label, s.kind) for s in load_seeds(self._seeds_path)
-                    ]
+                    seeds = detector_seeds(self._seeds_path)
                     embed, vectors = self._embed, None
                     if embed is None:
                         from ragate_core.embeddings import default_encoder
@@ -708,7 +798,7 @@ class ToxicityDetector:
                         encoder = default_encoder()
                         embed = encoder.encode
                         vectors = stored_seed_vectors([s.text for s in seeds], encoder)
-                    self._prototypes = PrototypeClassifier(seeds, embed, vectors)
+                    self._prototypes = PrototypeClassifier(seeds, embed, vectors, stored_seed_fit())
         return self._prototypes
 
     def neutral(self, texts: Sequence[str]) -> list[str]:
@@ -719,6 +809,8 @@ class ToxicityDetector:
 
     def judge(self, texts: Sequence[str]) -> list[Judgment]:
         """The toxicity judgment of each text (its worst sentence or window)."""
+        if self._neutralise is neutralise_names:
+            start_name_reader()  # spaCy loads in the worker while the classifier loads here
         classifier = self.classifier()
         per_text = [sentences(t) or ([t.strip()] if t.strip() else []) for t in texts]
         originals = list(dict.fromkeys(s for group in per_text for s in group))
@@ -774,10 +866,13 @@ __all__ = [
     "Judgment",
     "PrototypeClassifier",
     "Seed",
+    "StoredFit",
     "ToxicityDetector",
     "calibrated_profanity",
     "detector_seed_texts",
+    "detector_seeds",
     "load_seeds",
+    "logistic_fit_key",
     "neutralise_groups",
     "neutralise_names",
     "neutralise_object_frustration",
@@ -785,6 +880,9 @@ __all__ = [
     "seed_vectors_key",
     "sentences",
     "shared_detector",
+    "stand_in_spans_of",
+    "start_name_reader",
+    "stored_seed_fit",
     "stored_seed_vectors",
     "toxic_pattern",
     "windows",

@@ -115,6 +115,15 @@ def mlflow_server_in(folder: Path) -> Iterator[MlflowServer]:
         stop(server)
 
 
+def run_python(code: str, timeout: float = 300) -> str:
+    """Run ``code`` in a fresh interpreter in the repository; its stdout. Fails the test
+    (with the end of stderr) when it exits non-zero."""
+    command = [sys.executable, "-c", code]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
 def stored_files(folder: Path) -> dict[Path, bytes]:
     """Every file under ``folder`` with its bytes, as a running server keeps them.
 

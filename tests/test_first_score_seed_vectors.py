@@ -18,6 +18,7 @@ from ragate_core.toxicity import (
     load_seeds,
     neutralise_groups,
     seed_vectors_key,
+    stored_seed_fit,
     stored_seed_vectors,
 )
 
@@ -34,6 +35,24 @@ def test_shipped_vectors_equal_the_encoders_for_the_current_seeds() -> None:
     assert vectors.dtype == fresh.dtype and vectors.shape == fresh.shape
     assert np.array_equal(vectors, fresh), f"the shipped seed vectors are stale: run {REGENERATE}"
     assert stored_seed_vectors(texts, encoder) is not None
+
+
+def test_the_stored_logistic_is_scikit_learns_fit_of_these_seeds() -> None:
+    """The file's logistic has the key of the margins the shipped vectors give, and it is
+    bit for bit what scikit-learn fits on them; a logistic of other margins is refitted."""
+    encoder = default_encoder()
+    seeds = [Seed(neutralise_groups(s.text), s.label, s.kind) for s in load_seeds()]
+    vectors = stored_seed_vectors([s.text for s in seeds], encoder)
+    stored = stored_seed_fit()
+    assert vectors is not None and stored is not None, f"run {REGENERATE}"
+    fitted = PrototypeClassifier(seeds, encoder.encode, vectors)  # fitted by scikit-learn here
+    assert fitted.fit_key == stored.key, f"the seeds' logistic is stale: run {REGENERATE}"
+    assert (fitted.slope, fitted.intercept) == (stored.slope, stored.intercept)
+    reused = PrototypeClassifier(seeds, encoder.encode, vectors, stored)
+    assert (reused.slope, reused.intercept) == (stored.slope, stored.intercept)
+    other = stored._replace(key="0" * 64, slope=1.0, intercept=0.0)
+    refitted = PrototypeClassifier(seeds, encoder.encode, vectors, other)
+    assert (refitted.slope, refitted.intercept) == (fitted.slope, fitted.intercept)
 
 
 def test_the_classifier_is_the_same_from_shipped_or_fresh_vectors() -> None:
