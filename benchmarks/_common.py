@@ -39,6 +39,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def children_usage() -> tuple[float, float]:
+    """CPU seconds (user + system) and summed peak resident memory (VmHWM, MiB) of this
+    process's live child processes, read from /proc (Linux): the spaCy worker of
+    :mod:`ragate_core.spacy_worker`, which ``resource.RUSAGE_CHILDREN`` counts only once
+    reaped."""
+    me, ticks, cpu, peak = os.getpid(), os.sysconf("SC_CLK_TCK"), 0.0, 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != me:
+                continue
+            cpu += (int(fields[11]) + int(fields[12])) / ticks
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except (OSError, IndexError, ValueError):
+            continue
+        peak += sum(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024.0
+    return cpu, peak
+
+
 def write_result(name: str, data: dict[str, Any]) -> Path:
     """Write ``benchmarks/results/<name>.json`` atomically, with the machine it ran on."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -96,22 +115,10 @@ FIRST_SCORE_CHILD = """
 import sys, time
 import gates.scoring as scoring
 
+from _common import children_usage
+
 whole = scoring.score_batches
 
-
-def children_cpu():
-    # CPU seconds of this process's live children (the spaCy worker), from /proc.
-    import os
-
-    me, total = os.getpid(), 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def timed(metric, cases, *args, **kwargs):
@@ -121,7 +128,7 @@ def timed(metric, cases, *args, **kwargs):
     def first_batch(chunk):
         scores = score_batch(chunk)
         print(
-            f"FIRST {time.time()!r} {time.process_time()!r} {len(chunk)} {children_cpu()!r}",
+            f"FIRST {time.time()!r} {time.process_time()!r} {len(chunk)} {children_usage()[0]!r}",
             file=sys.stderr,
             flush=True,
         )
@@ -172,7 +179,8 @@ def time_to_first_score(metric: str, n: int, pythonpath: str = "") -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="ragate-first-") as tmp:
         source = Path(tmp) / "in.jsonl"
         source.write_text("".join(json.dumps(r) + "\n" for r in golden_shaped_rows(n)))
-        env = {**bytecode_env(), "PYTHONPATH": pythonpath or str(ROOT)}
+        code = pythonpath or str(ROOT)
+        env = {**bytecode_env(), "PYTHONPATH": f"{code}{os.pathsep}{ROOT / 'benchmarks'}"}
         output = Path(tmp) / "out.jsonl"
         args = ["score", "--input", str(source), "--output", str(output), "--metrics", metric]
         start = time.time()

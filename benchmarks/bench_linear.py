@@ -21,7 +21,9 @@ Reported per size: wall seconds and CPU seconds (user + system of the process: o
 shared with other jobs the wall time mostly measures the others), medians of ``--repeats``
 runs with min and max, seconds per case, and peak memory as the process's peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, MiB; it includes the interpreter and any
-model, so compare sizes, not workloads). ``linear_ratio`` is the time per case at the
+model, so compare sizes, not workloads), and the CPU seconds and peak memory of the process's
+live children at the end (``child_*``: toxicity's spaCy worker,
+:mod:`ragate_core.spacy_worker`). ``linear_ratio`` is the time per case at the
 largest size over that at the smallest (the target is <= 1.3).
 
     python benchmarks/bench_linear.py [--sizes 1000,10000,50000] [--metrics toxicity,pii]
@@ -45,7 +47,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, ROOT, golden_shaped_rows, peak_rss_mb, time_to_first_score, write_result
+from _common import (
+    RESULTS,
+    ROOT,
+    children_usage,
+    golden_shaped_rows,
+    peak_rss_mb,
+    time_to_first_score,
+    write_result,
+)
 
 GATE_METRICS = ("latency", "hit_rate", "mrr", "context_recall")
 
@@ -168,6 +178,7 @@ def _cpu() -> float:
 def _child(kind: str, n: int) -> None:
     result = _one_gate(n) if kind == "gate" else _one_metric(kind.split(":", 1)[1], n)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["child_cpu_seconds"], result["child_peak_rss_mb"] = children_usage()
     print("RESULT " + json.dumps(result))
 
 
@@ -231,6 +242,7 @@ def main() -> None:
             seconds = [r["seconds"] for r in runs]
             median = statistics.median(seconds)
             cpu = statistics.median(r["cpu_seconds"] for r in runs)
+            child_cpu = [r["child_cpu_seconds"] for r in runs]
             rows.append(
                 {
                     "cases": n,
@@ -242,6 +254,8 @@ def main() -> None:
                     "cpu_seconds_median": round(cpu, 3),
                     "cpu_ms_per_case": round(cpu / n * 1000, 4),
                     "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+                    "child_cpu_seconds_median": round(statistics.median(child_cpu), 3),
+                    "child_peak_rss_mb": round(max(r["child_peak_rss_mb"] for r in runs), 1),
                     "loadavg_1min_after": round(os.getloadavg()[0], 2),
                 }
             )
