@@ -49,7 +49,9 @@ GOLDEN = json.dumps(
 def traces(path: Path, seed: int, *, slow: float = 1.0, rude_every: int = 0, days_ago: float = 0.1) -> Path:
     """Rows of ``ragate ask --output`` with timestamps over two days: a chain version's answers."""
     rng = random.Random(seed)
-    now = datetime.now(tz=UTC)
+    anchor = datetime.now(tz=UTC) - timedelta(days=days_ago)
+    if (anchor - timedelta(minutes=40)).date() != anchor.date():
+        anchor -= timedelta(hours=1)  # the 40 minutes of rows on one side of midnight: two days, never three
     rows = []
     for i in range(40):
         rude = rude_every and i % rude_every == 0
@@ -66,7 +68,7 @@ def traces(path: Path, seed: int, *, slow: float = 1.0, rude_every: int = 0, day
                 "blocked": False,
                 "rail": None,
                 # Half today, half a day earlier: two points on every time series.
-                "timestamp": (now - timedelta(days=days_ago + (i % 2), minutes=i)).isoformat(),
+                "timestamp": (anchor - timedelta(days=i % 2, minutes=i)).isoformat(),
             }
         )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
