@@ -5,10 +5,19 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from _fixtures import REPO, MlflowServer, free_port, mlflow_server_in, stop, wait_ready
+from _fixtures import LEAN_PYTEST, REPO, MlflowServer, free_port, mlflow_server_in, stop, wait_ready
 
 # The model the loopback llama.cpp server serves (under this alias).
 SERVED_MODEL = "smollm2-135m-instruct"
+
+
+@pytest.fixture(autouse=True)
+def _lean_pytest_subprocesses(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pytest processes a test starts (gate runs of its project, through pytester or
+    ``python -m pytest``) load no hypothesis or LangSmith plugin (:data:`LEAN_PYTEST`)."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts: set it after
+    monkeypatch.setenv("PYTEST_ADDOPTS", LEAN_PYTEST)
 
 
 @pytest.fixture(scope="session")
