@@ -97,10 +97,15 @@ class SpacyWorker:
                 self._fail(f"exited with code {process.returncode}")
                 return None
             try:
-                process.stdin.write(json.dumps(list(texts)).encode("utf-8") + b"\n")
-                reply = json.loads(_read_line(process.stdout.fileno(), self._timeout))
-            except (OSError, ValueError, TimeoutError) as exc:
-                self._fail(f"gave no reply ({exc})")
+                deadline = time.monotonic() + self._timeout
+                request = json.dumps(list(texts)).encode("utf-8") + b"\n"
+                _write_all(process.stdin.fileno(), request, deadline)
+                reply = json.loads(_read_line(process.stdout.fileno(), deadline))
+            except TimeoutError:
+                self._fail(f"gave no reply in {self._timeout:.0f} s")
+                return None
+            except (OSError, ValueError) as exc:
+                self._fail(f"gave no usable reply ({exc})")
                 return None
         if not isinstance(reply, list) or len(reply) != len(texts):
             with self._lock:
@@ -138,15 +143,31 @@ class SpacyWorker:
             process.stdout.close()
 
 
-def _read_line(fd: int, timeout: float) -> bytes:
-    """Bytes up to a newline from ``fd``; TimeoutError after ``timeout`` seconds, OSError at
-    end of file (the child exited)."""
-    deadline = time.monotonic() + timeout
+def _wait(fd: int, event: int, deadline: float) -> None:
+    """Wait until ``fd`` is ready for ``event`` (poll, not select: select fails on descriptors
+    above 1023); TimeoutError at ``deadline`` (time.monotonic())."""
+    poller = select.poll()
+    poller.register(fd, event)
+    left = deadline - time.monotonic()
+    if left <= 0 or not poller.poll(left * 1000):
+        raise TimeoutError("no reply in time")
+
+
+def _write_all(fd: int, data: bytes, deadline: float) -> None:
+    """Write ``data`` to the pipe ``fd`` by the deadline (a child that stopped reading times out
+    rather than blocking the writer on a full pipe)."""
+    view = memoryview(data)
+    while view:
+        _wait(fd, select.POLLOUT, deadline)
+        view = view[os.write(fd, view[: 1 << 16]) :]
+
+
+def _read_line(fd: int, deadline: float) -> bytes:
+    """Bytes up to a newline from ``fd`` by the deadline; TimeoutError after it, OSError at end
+    of file (the child exited)."""
     chunks: list[bytes] = []
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise TimeoutError(f"no reply in {timeout:.0f} s")
+        _wait(fd, select.POLLIN, deadline)
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             raise OSError("the child exited")

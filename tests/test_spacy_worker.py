@@ -58,9 +58,9 @@ def test_the_worker_reads_the_spans_this_process_reads() -> None:
     [
         (["/nonexistent/python"], "could not start"),
         ([sys.executable, "-c", "pass"], "exited with code 0"),
-        ([sys.executable, "-c", f"{READ_ONE}; print('not json', flush=True)"], "no reply"),
+        ([sys.executable, "-c", f"{READ_ONE}; print('not json', flush=True)"], "no usable reply"),
         ([sys.executable, "-c", f"{READ_ONE}; print('[[], [], []]', flush=True)"], "wrong shape"),
-        ([sys.executable, "-c", "import time; time.sleep(60)"], "no reply"),
+        ([sys.executable, "-c", "import time; time.sleep(60)"], "no reply in 2 s"),
     ],
     ids=["cannot-start", "exits", "nonsense", "wrong-shape", "hangs"],
 )
@@ -80,6 +80,18 @@ def test_a_failing_worker_is_stopped_and_reported(
     assert not worker.running and not worker.start()
     messages = [r.getMessage() for r in caplog.records]
     assert any(why in m and "reading names in this process" in m for m in messages), messages
+
+
+def test_a_worker_that_stops_reading_times_out_on_a_large_request(caplog: pytest.LogCaptureFixture) -> None:
+    """A request larger than the pipe holds, to a child that never reads: the write times out
+    too (no writer blocks on a full pipe)."""
+    worker = spacy_worker.SpacyWorker([sys.executable, "-c", "import time; time.sleep(60)"], timeout=2.0)
+    worker.start()
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="ragate"):
+        assert worker.spans(["Ms. Dick will call. " * 50_000]) is None
+    assert time.monotonic() - started < 10 and not worker.running
+    assert any("no reply in 2 s" in r.getMessage() for r in caplog.records)
 
 
 def test_names_are_the_same_whichever_process_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
