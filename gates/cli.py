@@ -491,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        # Ctrl-C: no traceback; nothing half-written (outputs are written atomically).
+        print(f"ragate {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # `ragate history | head -1`: the reader has gone; stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

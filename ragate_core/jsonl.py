@@ -149,12 +149,24 @@ def atomic_writer(path: Path) -> Iterator[IO[str]]:
         raise
 
 
+def json_line(row: Any) -> str:
+    """``row`` as one line of JSON (no newline), non-ASCII characters as themselves; a text
+    holding a lone surrogate (``"\\ud83d"`` read from JSON), which UTF-8 cannot encode, is
+    written with ASCII escapes instead, so it reads back the same."""
+    line = json.dumps(row, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(row)
+    return line
+
+
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write ``rows`` atomically as JSON Lines; returns the number written."""
+    """Write ``rows`` atomically as JSON Lines (:func:`json_line`); returns the number written."""
     count = 0
     with atomic_writer(path) as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json_line(row) + "\n")
             count += 1
     return count
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
 import logging
 import math
 import os
@@ -402,22 +403,40 @@ def spacy_pipeline() -> Any:
 _OPTIONAL_ML = ("transformers", "torch")
 
 
+class _OptionalMlBlock(importlib.abc.MetaPathFinder):
+    """A finder first on ``sys.meta_path`` that refuses the packages the current thread has
+    blocked (:func:`without_optional_ml_imports`) and passes everything else on."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname.partition(".")[0] in getattr(self.local, "names", ()):
+            raise ModuleNotFoundError(f"import of {fullname} blocked here (not needed)", name=fullname)
+        return None
+
+
+_BLOCK = _OptionalMlBlock()
+
+
 @contextlib.contextmanager
 def without_optional_ml_imports() -> Iterator[None]:
-    """Make ``import transformers``/``import torch`` fail (ImportError) for the duration, each
-    one not imported yet: importing presidio then costs ~1 CPU-s, not ~8 (H4-speed's
-    measurement), and ~4 s less when the embeddings already loaded torch (toxicity reads
-    names before it scores: transformers alone). Afterwards both import normally. Findings
-    are identical: the engine used (spaCy + pattern recognizers) needs neither."""
-    blocked = [name for name in _OPTIONAL_ML if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # the documented import block
+    """Make ``import transformers``/``import torch`` fail (ModuleNotFoundError) for the
+    duration, in this thread, each one not imported yet: importing presidio then costs ~1
+    CPU-s, not ~8 (H4-speed's measurement), and ~4 s less when the embeddings already loaded
+    torch (toxicity reads names before it scores: transformers alone). Afterwards both
+    import normally. Findings are identical: the engine used (spaCy + pattern recognizers)
+    needs neither. Other threads are not affected (a finder that reads a thread-local list:
+    the toxicity metric may import torch in another thread meanwhile)."""
+    blocked = tuple(name for name in _OPTIONAL_ML if name not in sys.modules)
+    if _BLOCK not in sys.meta_path:
+        sys.meta_path.insert(0, _BLOCK)
+    previous = getattr(_BLOCK.local, "names", ())
+    _BLOCK.local.names = (*previous, *blocked)
     try:
         yield
     finally:
-        for name in blocked:
-            if sys.modules.get(name, 0) is None:
-                del sys.modules[name]
+        _BLOCK.local.names = previous
 
 
 def _build_analyzer() -> AnalyzerEngine:

@@ -12,12 +12,16 @@ parent imports torch, and then answers requests: texts in, the name spans of eac
 spans: ``tests/test_spacy_worker.py`` compares them with the in-process reading.
 
 Protocol: one JSON line per request on the child's stdin (a list of texts), one JSON line
-per reply on its stdout (a list, per text, of ``[start, end, stand_in]`` spans). The child
-exits at end of input (the parent closed it or died).
+per reply on its stdout (a list, per text, of ``[start, end, stand_in]`` spans; ``null`` when
+the pipeline raised on these texts: the parent then reads them itself, and gets the same
+error). The child exits at end of input (the parent closed it or died). It runs with
+``python -P``: the working directory is not on its import path.
 
 Failure is never a wrong answer: a worker that cannot start, dies, or does not reply within
 :data:`REPLY_TIMEOUT` seconds is stopped and reported once (logger ``ragate``), and the
-caller reads the names in its own process (:meth:`SpacyWorker.spans` returns None).
+caller reads the names in its own process (:meth:`SpacyWorker.spans` returns None). A
+request interrupted by any exception (Ctrl-C in a notebook) stops the worker too, so that
+no later request can read the interrupted one's reply.
 ``RAGATE_SPACY_WORKER=0`` turns the child off.
 """
 
@@ -35,10 +39,12 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-# The first reply includes importing spaCy and loading the pipeline (~1.5 s on 2 cores).
-REPLY_TIMEOUT = 120.0
+# The first reply includes importing spaCy and loading the pipeline (~1.5 s on 2 cores); a
+# request is at most one scoring batch (64 answers of up to 20,000 characters).
+REPLY_TIMEOUT = 60.0
 ENV_SWITCH = "RAGATE_SPACY_WORKER"
 CHILD = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from ragate_core.spacy_worker import main; main()"
 
@@ -58,7 +64,9 @@ class SpacyWorker:
     def __init__(self, command: Sequence[str] | None = None, timeout: float = REPLY_TIMEOUT) -> None:
         """``command``: the child's argv (default: this interpreter running :func:`main`);
         ``timeout``: seconds to wait for any one reply."""
-        self._command = list(command) if command is not None else [sys.executable, "-c", CHILD]
+        # -P: the working directory is not on the child's sys.path (a json.py or spacy.py there
+        # is not imported), as it is not on the ``ragate`` command's.
+        self._command = list(command) if command is not None else [sys.executable, "-P", "-c", CHILD]
         self._timeout = timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._failed = False
@@ -107,6 +115,14 @@ class SpacyWorker:
             except (OSError, ValueError) as exc:
                 self._fail(f"gave no usable reply ({exc})")
                 return None
+            except BaseException:
+                # Interrupted (KeyboardInterrupt in a notebook) with a reply perhaps still on its
+                # way: a later request would read it as its own. The worker is done.
+                self._stop()
+                self._failed = True
+                raise
+        if reply is None:  # the child could not read these texts (it says so, and keeps running)
+            return None
         if not isinstance(reply, list) or len(reply) != len(texts):
             with self._lock:
                 self._fail("gave a reply of the wrong shape")
@@ -220,8 +236,11 @@ def main() -> None:
         nlp = spacy.load(spacy_model_path())
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
-        texts = json.loads(line)
-        out.write(json.dumps(stand_in_spans_of(nlp, texts)).encode("utf-8") + b"\n")
+        try:
+            reply: Any = stand_in_spans_of(nlp, json.loads(line))
+        except Exception:  # e.g. spaCy refuses a lone surrogate: the parent reads these texts itself
+            reply = None
+        out.write(json.dumps(reply).encode("utf-8") + b"\n")
         out.flush()
 
 

@@ -388,3 +388,20 @@ def test_score_bad_input_writes_nothing(project, capsys):
     )
     assert "a.jsonl:2: field 'contexts'" in err
     assert not (project / "s.jsonl").exists()
+
+
+def test_ctrl_c_stops_a_command_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    import gates.cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gates.cli, "cmd_score", interrupted)
+    source = tmp_path / "in.jsonl"
+    source.write_text("")
+    code = gates.cli.main(["score", "--input", str(source), "--output", str(tmp_path / "o.jsonl")])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "ragate score: interrupted" and "Traceback" not in err

@@ -165,3 +165,18 @@ def test_an_unknown_field_lists_the_known_ones(tmp_path) -> None:
     assert "(a row's fields: id, question, ground_truth, source_ids, tags)" in message
     # ...and what the field meant: `answerable` is documented for `ragate score` rows.
     assert message.endswith("a golden row is unanswerable when its source_ids is empty ([])")
+
+
+def test_a_lone_surrogate_is_written_escaped_and_reads_back(tmp_path) -> None:
+    """A text with a lone surrogate (read from JSON as "\\ud83d") cannot be UTF-8: its line is
+    written with ASCII escapes; other lines keep their characters as they are."""
+    from gates.metrics.base import answer_sha256
+    from ragate_core.jsonl import json_objects, write_jsonl
+
+    rows = [{"id": "a", "answer": "Grüße \ud83d!"}, {"id": "b", "answer": "Grüße"}]
+    path = tmp_path / "out.jsonl"
+    assert write_jsonl(path, rows) == 2
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert "\\ud83d" in lines[0] and "Grüße" in lines[1]
+    assert [row for _, _, row in json_objects(path)] == rows
+    assert answer_sha256("Grüße \ud83d!") != answer_sha256("Grüße !")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -169,3 +170,84 @@ def test_a_forked_process_leaves_the_parents_worker_alone(monkeypatch: pytest.Mo
         assert worker.spans(["Ms. Dick will call."]) == [[(4, 8, "Alex")]]
     finally:
         worker.stop()
+
+
+# A fake worker answering each request after a second with one span list (one text).
+SLOW_ONE = "import sys, time\nfor line in sys.stdin:\n    time.sleep(1.0); print('[[]]', flush=True)"
+
+
+def test_an_interrupted_request_stops_the_worker() -> None:
+    """Ctrl-C while a reply is on its way (a notebook's interrupt): the worker is stopped, so the
+    next request cannot read the interrupted one's reply as its own."""
+    worker = spacy_worker.SpacyWorker([sys.executable, "-c", SLOW_ONE], timeout=10.0)
+    worker.start()
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            worker.spans(["Ms. Dick will call."])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not worker.running
+    assert worker.spans(["Hello."]) is None and not worker.start()
+
+
+def test_texts_the_child_cannot_read_are_read_here_and_the_child_stays(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A request the pipeline raises on (spaCy refuses a lone surrogate) gets ``null``: the
+    caller reads those texts itself (and meets the same error), the child serves the next."""
+    worker = spacy_worker.SpacyWorker()
+    try:
+        assert worker.start()
+        with caplog.at_level(logging.WARNING, logger="ragate"):
+            assert worker.spans(["Hello \ud83d there."]) is None
+        assert worker.running and not caplog.records
+        assert worker.spans(["Ms. Dick will call."]) == [[(4, 8, "Alex")]]
+    finally:
+        worker.stop()
+
+
+def test_the_child_imports_nothing_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "imported"
+    (tmp_path / "spacy.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise ImportError('shadow')\n")
+    monkeypatch.chdir(tmp_path)
+    worker = spacy_worker.SpacyWorker()
+    try:
+        assert worker.start()
+        assert worker.spans(["Ms. Dick will call."]) == [[(4, 8, "Alex")]]
+    finally:
+        worker.stop()
+    assert not marker.exists()
+
+
+def test_the_import_block_holds_in_its_own_thread_only() -> None:
+    """presidio is imported with torch and transformers blocked, in that thread only: another
+    thread (the toxicity metric beside the pii metric) imports torch meanwhile."""
+    code = (
+        "import threading\n"
+        "from ragate_core import pii\n"
+        "seen = []\n"
+        "def load():\n"
+        "    import torch\n"
+        "    seen.append(torch.__name__)\n"
+        "with pii.without_optional_ml_imports():\n"
+        "    thread = threading.Thread(target=load)\n"
+        "    thread.start()\n"
+        "    thread.join()\n"
+        "    try:\n"
+        "        import transformers\n"
+        "        here = 'imported'\n"
+        "    except ModuleNotFoundError:\n"
+        "        here = 'blocked'\n"
+        "import transformers\n"
+        "print(seen, here, transformers.__name__)\n"
+    )
+    assert run_python(code).split() == ["['torch']", "blocked", "transformers"]

@@ -95,8 +95,9 @@ def judgment_key(metric: Metric, case: MetricCase) -> str:
 
 
 def answer_sha256(answer: str) -> str:
-    """The SHA-256 (hex) of an answer's UTF-8 text: how judgment keys name the answer."""
-    return hashlib.sha256(answer.encode("utf-8")).hexdigest()
+    """The SHA-256 (hex) of an answer's UTF-8 text: how judgment keys name the answer (a lone
+    surrogate, which UTF-8 cannot encode, enters as its surrogate-pass bytes)."""
+    return hashlib.sha256(answer.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def judgment_key_and_reads(metric: Metric, case: MetricCase) -> tuple[str, bool]:
