@@ -120,7 +120,6 @@ from _common import children_usage
 whole = scoring.score_batches
 
 
-
 def timed(metric, cases, *args, **kwargs):
     # The batches are score_batches' own; the clock stops when the first one returns.
     score_batch = metric.score_batch

@@ -119,7 +119,6 @@ class SpacyWorker:
                 # Interrupted (KeyboardInterrupt in a notebook) with a reply perhaps still on its
                 # way: a later request would read it as its own. The worker is done.
                 self._stop()
-                self._failed = True
                 raise
         if reply is None:  # the child could not read these texts (it says so, and keeps running)
             return None
@@ -133,15 +132,15 @@ class SpacyWorker:
         """Close the child's input (it exits) and reap it; later :meth:`start` calls start none."""
         with self._lock:
             self._stop()
-            self._failed = True
 
     def _fail(self, why: str) -> None:
         # Called under the lock.
         log.warning("the spaCy worker %s; reading names in this process", why)
         self._stop()
-        self._failed = True
 
     def _stop(self) -> None:
+        """Stop the child for good (under the lock): no later :meth:`start` starts another."""
+        self._failed = True
         process, self._process = self._process, None
         if process is None:
             return

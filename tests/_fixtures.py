@@ -119,6 +119,15 @@ def mlflow_server_in(folder: Path) -> Iterator[MlflowServer]:
         stop(server)
 
 
+def calibration_texts(*names: str) -> list[str]:
+    """The ``text`` of every row of the named files under ``datasets/calibration``, in order."""
+    texts = []
+    for name in names:
+        lines = (REPO / "datasets" / "calibration" / name).read_text(encoding="utf-8").splitlines()
+        texts += [json.loads(line)["text"] for line in lines if line.strip()]
+    return texts
+
+
 def run_python(code: str, timeout: float = 300) -> str:
     """Run ``code`` in a fresh interpreter in the repository; its stdout. Fails the test
     (with the end of stderr) when it exits non-zero."""

@@ -4,28 +4,23 @@ missing file is never used (the library itself answers)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _fixtures import run_python
+from _fixtures import calibration_texts, run_python
 from profanity_check import predict_prob as library_predict_prob
 
 from ragate_core import profanity
 from ragate_core.toxicity import detector_seed_texts
 
-CALIBRATION = Path(__file__).resolve().parents[1] / "datasets" / "calibration"
 REGENERATE = 'python -c "from ragate_core.profanity import write_parameters; write_parameters()"'
 
 
 def labelled_texts() -> list[str]:
     """Every text of the toxicity calibration files and the seeds, plus edge cases."""
-    texts = list(detector_seed_texts())
-    for name in ("toxicity.jsonl", "toxicity_hard_negatives.jsonl", "toxicity_identity.jsonl"):
-        for line in (CALIBRATION / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                texts.append(json.loads(line)["text"])
+    texts = detector_seed_texts()
+    texts += calibration_texts("toxicity.jsonl", "toxicity_hard_negatives.jsonl", "toxicity_identity.jsonl")
     edge = ["", " ", "a", "!!!", "The and of to", "FUCK", "shit shit shit", "Ünïcödé wörds ß", "x" * 5000]
     return list(dict.fromkeys([*texts, *edge]))
 

@@ -4,7 +4,6 @@ stopped and the names are read here, with the same result."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -13,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from _fixtures import run_python
+from _fixtures import calibration_texts, run_python
 
 from ragate_core import pii, spacy_worker, toxicity
 
-CALIBRATION = Path(__file__).resolve().parents[1] / "datasets" / "calibration"
 READ_ONE = "import sys; sys.stdin.readline()"  # a fake worker's start: it reads one request
 NAMED = [
     "Ms. Dick will call you back tomorrow.",
@@ -31,11 +29,7 @@ NAMED = [
 
 
 def texts() -> list[str]:
-    rows = []
-    for name in ("toxicity.jsonl", "toxicity_identity.jsonl"):
-        for line in (CALIBRATION / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append(json.loads(line)["text"])
+    rows = calibration_texts("toxicity.jsonl", "toxicity_identity.jsonl")
     return list(dict.fromkeys([*NAMED, *rows]))
 
 
