@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from gates.metrics.base import Metric, MetricCase, get_metric, passes
-from gates.schema import NonBlank
+from gates.schema import CaseId
 from ragate_core.errors import UsageError
 from ragate_core.jsonl import read_jsonl
 
@@ -80,7 +80,7 @@ class CalibrationRow(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: NonBlank
+    id: CaseId
     label: int | None = Field(default=None, ge=0, le=1)
     faithful: bool | None = None
     correct: bool | None = None

@@ -40,7 +40,7 @@ from gates.metrics.base import (
 )
 from gates.profile import DatasetSpec, GateProfile
 from gates.results import CaseRecord, ChampionBaseline, GateResult
-from gates.schema import UNANSWERABLE_TAG, GoldenCase, NonBlank
+from gates.schema import UNANSWERABLE_TAG, CaseId, GoldenCase, NonBlank
 from gates.scoring import masked_strings, score_through_cache, strings_in
 from gates.verdict import Verdict, metric_gates
 from ragate_core.errors import UsageError
@@ -52,7 +52,7 @@ class AdversarialRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: NonBlank
+    id: CaseId
     prompt: NonBlank
     category: NonBlank
     technique: str = ""

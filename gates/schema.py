@@ -7,9 +7,27 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _id_text(value: object) -> object:
+    """A whole-number id is its decimal text (a Parquet or DataFrame column of integers, a
+    JSON ``7``): ``7`` and ``"7"`` are one id. A float or a boolean is refused: ``1.0`` or
+    ``true`` is not a name anyone meant, and a float column is often integers with a gap."""
+    if isinstance(value, bool | float):
+        raise PydanticCustomError(
+            "case_id",
+            'an id is text such as "q1" or a whole number such as 7, not a {kind}',
+            {"kind": type(value).__name__},
+        )
+    return str(value) if isinstance(value, int) else value
+
+
+# Every row's ``id``, whatever the file type or the path that reads it.
+CaseId = Annotated[NonBlank, BeforeValidator(_id_text)]
 UNANSWERABLE_TAG = "unanswerable"
 
 
@@ -20,7 +38,7 @@ class _Row(BaseModel):
 class QuestionRow(_Row):
     """A question for ``ragate ask --input``; golden rows are accepted as they are."""
 
-    id: NonBlank
+    id: CaseId
     question: NonBlank
     ground_truth: str | None = None
     source_ids: list[str] | None = None
@@ -56,7 +74,7 @@ class RegressionRow(_Row):
     :mod:`gates.profile`); a row without ``ground_truth`` is not judged for correctness.
     """
 
-    id: NonBlank
+    id: CaseId
     question: NonBlank
     ground_truth: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -65,7 +83,7 @@ class RegressionRow(_Row):
 class AnswerRow(_Row):
     """An answer to score (``ragate score --input``); ``ragate ask`` output is accepted."""
 
-    id: NonBlank
+    id: CaseId
     question: NonBlank
     answer: str
     contexts: list[str]

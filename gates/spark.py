@@ -26,13 +26,15 @@ connect = false               # true: Databricks Connect (databricks-connect ins
 "spark.driver.memory" = "2g"  # any Spark configuration
 ```
 
-Errors: no Java 17+, a missing table or file, input without the needed columns ->
-:class:`~ragate_core.errors.UsageError` (exit 2); an unreachable master ->
+Errors: no Java 17+, a missing table or file, input without the needed columns, a row
+``ragate score`` would refuse (a null ``id``, a float id...; a whole-number ``id`` column is
+read as text) -> :class:`~ragate_core.errors.UsageError` (exit 2); an unreachable master ->
 :class:`SparkUnavailable` (exit 1). Nothing is written unless scoring finished.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import os
@@ -204,8 +206,9 @@ def check_input(spec: str) -> list[dict[str, Any]] | None:
     """What can be checked of an input file before a Spark session starts (seconds of JVM
     start-up): a JSONL or CSV file is read and validated whole (its rows are returned for
     :func:`read_input`); a Parquet file (not a folder of parts) has its schema read with
-    pyarrow and checked for the needed columns. Tables and Parquet folders are checked by
-    :func:`read_input`. Raises :class:`UsageError`."""
+    pyarrow and checked for the needed columns, and its rows validated as ``ragate score``
+    validates them (other columns are kept, as for a table). Tables and Parquet folders
+    are checked by :func:`read_input`. Raises :class:`UsageError`."""
     from gates.schema import AnswerRow
 
     if not _is_file_spec(spec):
@@ -222,6 +225,15 @@ def check_input(spec: str) -> list[dict[str, Any]] | None:
             except Exception as exc:  # pyarrow's ArrowInvalid and OSError alike
                 raise UsageError(f"--input {spec}: not a Parquet file ({exc})") from exc
             _check_columns(columns, f"--input {spec}")
+            from ragate_core.tables import iter_validated_records
+
+            # Only the columns a row to score has (a table's other columns are not checked),
+            # read in record batches: memory holds one batch and the ids seen, not the file.
+            wanted = [c for c in columns if c in AnswerRow.model_fields]
+            batches = pq.ParquetFile(path).iter_batches(batch_size=4096, columns=wanted)
+            records = (r for batch in batches for r in batch.to_pylist())
+            named = ((f"{spec}: row {n}", r) for n, r in enumerate(records, 1))
+            collections.deque(iter_validated_records(named, AnswerRow), maxlen=0)
         return None
     from ragate_core.tables import read_rows
 
@@ -246,7 +258,8 @@ def read_input(spark: Any, spec: str, rows: list[dict[str, Any]] | None = None) 
 
     JSONL and CSV are read and validated by :func:`ragate_core.tables.read_rows` (row numbers
     in errors; ``rows``: what :func:`check_input` read already); Parquet and tables are read
-    by Spark and checked for the needed columns.
+    by Spark, checked for the needed columns and their rows checked by the same rules
+    (:func:`_checked_rows`: a bad row is refused, a whole-number ``id`` column becomes text).
     """
     if _is_file_spec(spec):
         path = Path(spec)
@@ -276,7 +289,50 @@ def read_input(spark: Any, spec: str, rows: list[dict[str, Any]] | None = None) 
 
     indexed = df.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
     schema = T.StructType([*df.schema.fields, T.StructField("_seq", T.LongType(), False)])
-    return spark.createDataFrame(indexed, schema)
+    # Rows are named as `ragate score` names a file's ("x.parquet: row 3"), or "table t: row 3".
+    return _checked_rows(spark.createDataFrame(indexed, schema), where.removeprefix("--input "))
+
+
+def _first_bad_row(records: Iterator[tuple[int, dict[str, Any]]], where: str) -> tuple[int, str] | None:
+    """``(row number, message)`` of the first record :class:`~gates.schema.AnswerRow` refuses,
+    worded as every other path words it (``ragate_core.tables.validate_records``); ``None``
+    when every record fits."""
+    from gates.schema import AnswerRow
+    from ragate_core.tables import DataError, validate_records
+
+    for number, record in records:
+        try:
+            validate_records([(f"{where}: row {number}", record)], AnswerRow)
+        except DataError as exc:
+            return number, str(exc)
+    return None
+
+
+def _checked_rows(df: Any, where: str) -> Any:
+    """``df`` (a Parquet folder or a table, with ``_seq``) with its rows checked on the
+    executors as ``ragate score`` checks a file's, and a whole-number ``id`` column as text.
+
+    Raises :class:`UsageError` for the first bad row (by input order) or a duplicate id."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from gates.schema import AnswerRow
+
+    names = [c for c in df.columns if c in AnswerRow.model_fields]
+
+    def first_bad(rows: Iterator[Any]) -> list[tuple[int, str]]:
+        found = _first_bad_row(((r["_seq"] + 1, {n: r[n] for n in names}) for r in rows), where)
+        return [found] if found else []
+
+    bad = df.select(*names, "_seq").rdd.mapPartitions(first_bad).collect()
+    if bad:
+        raise UsageError(min(bad)[1])
+    if isinstance(df.schema["id"].dataType, T.IntegralType):
+        df = df.withColumn("id", F.col("id").cast("string"))
+    twice = df.groupBy("id").count().where(F.col("count") > 1).limit(1).collect()
+    if twice:
+        raise UsageError(f"{where}: duplicate id {twice[0]['id']!r} ({twice[0]['count']} rows)")
+    return df
 
 
 def _row_schema(include_seq: bool) -> Any:

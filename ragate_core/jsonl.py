@@ -47,11 +47,12 @@ def validate_rows(
 ) -> list[M]:
     """Validate ``(where, first, data)`` rows with ``model``, in order; the one loop for every row source.
 
-    ``where`` prefixes a message about the row (``"qa.jsonl:3"``); ``first`` is how a later
-    row with the same ``id`` names this one (``"on line 3"``). ``describe`` words a pydantic
-    error (default :func:`describe_validation`); messages are raised as ``error`` (a
-    :class:`UsageError` subclass). Rows are consumed lazily, so a source's own errors
-    (bad JSON, a bad cell) surface at their row.
+    A known field whose value is ``None`` counts as absent. ``where`` prefixes a message
+    about the row (``"qa.jsonl:3"``); ``first`` is how a later row with the same ``id``
+    names this one (``"on line 3"``). ``describe`` words a pydantic error (default
+    :func:`describe_validation`); messages are raised as ``error`` (a :class:`UsageError`
+    subclass). Rows are consumed lazily, so a source's own errors (bad JSON, a bad cell)
+    surface at their row.
     """
     return list(iter_validated(rows, model, describe, error))
 
@@ -65,6 +66,10 @@ def iter_validated(
     """:func:`validate_rows` one row at a time: a problem is raised when its row is reached."""
     seen: dict[Any, str] = {}
     for where, first, data in rows:
+        # A field that is null is a field left out, whatever the source (JSON null, an empty
+        # Parquet or CSV cell): an optional one takes its default, a required one is missing.
+        # An unknown key stays, null or not, to be refused (a typo must not pass).
+        data = {k: v for k, v in data.items() if v is not None or k not in model.model_fields}
         try:
             row = model.model_validate(data)
         except ValidationError as exc:

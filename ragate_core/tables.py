@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ragate_core.errors import UsageError
-from ragate_core.jsonl import iter_validated, json_objects, read_jsonl, validate_rows
+from ragate_core.jsonl import iter_validated, json_objects, read_jsonl
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -118,8 +118,13 @@ def validate_records(records: Iterable[tuple[str, dict[str, Any]]], model: type[
     ``where`` names the row in messages (``"data.csv:3 (row 2)"``, ``"row 'q1'"``).
     Duplicate ``id`` values are an error naming both rows.
     """
+    return list(iter_validated_records(records, model))
+
+
+def iter_validated_records(records: Iterable[tuple[str, dict[str, Any]]], model: type[M]) -> Iterator[M]:
+    """:func:`validate_records` one record at a time (memory: the ids seen, not the rows)."""
     cleaned = ((where, f"at {where}", clean_record(record, model, where)) for where, record in records)
-    return validate_rows(cleaned, model, lambda exc: describe_cells(exc, model), DataError)
+    return iter_validated(cleaned, model, lambda exc: describe_cells(exc, model), DataError)
 
 
 def clean_record(record: dict[str, Any], model: type[BaseModel], where: str) -> dict[str, Any]:

@@ -195,3 +195,37 @@ def test_a_local_session_runs_its_jvm_with_c1_only(spark) -> None:
     assert spark.conf.get("spark.driver.extraJavaOptions") == LOCAL_JVM_OPTIONS
     jvm = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
     assert LOCAL_JVM_OPTIONS in list(jvm.getInputArguments())
+
+
+ANSWER_SCHEMA = "question string, answer string, contexts array<string>"
+
+
+@pytest.mark.parametrize(
+    ("id_type", "rows", "words"),
+    [
+        ("long", [(1, "q", "a", ["c"]), (None, "q", "a", ["c"])], ("row 2: column 'id' is missing",)),
+        ("double", [(1.0, "q", "a", ["c"])], ("row 1: column 'id'", "not a float")),
+        ("string", [("a", "q", "a", ["c", None])], ("row 1: column 'contexts' item 1", "valid string")),
+        ("string", [("a", None, "a", ["c"])], ("row 1: column 'question' is missing",)),
+        ("long", [(1, "q", "a", ["c"]), (1, "q", "a", ["c"])], ("duplicate id '1'",)),
+    ],
+    ids=["null id", "float id", "null context", "null question", "duplicate id"],
+)
+def test_a_parquet_folder_is_checked_as_a_file_is(spark, tmp_path, id_type, rows, words) -> None:
+    """The rule of tests/test_input_ids_and_nulls.py on a Parquet folder (checked by the
+    session, not before it): a bad row is refused naming its row and column."""
+    source = tmp_path / "in.parquet"
+    spark.createDataFrame(rows, f"id {id_type}, {ANSWER_SCHEMA}").coalesce(1).write.parquet(str(source))
+    with pytest.raises(UsageError) as caught:
+        read_input(spark, str(source))
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_whole_number_ids_of_a_parquet_folder_are_read_as_text(spark, tmp_path) -> None:
+    source = tmp_path / "in.parquet"
+    rows = [(7, "q", "a", ["c"]), (12, "q", "a", ["c"])]
+    spark.createDataFrame(rows, f"id long, {ANSWER_SCHEMA}").coalesce(1).write.parquet(str(source))
+    df = read_input(spark, str(source))
+    assert dict(df.dtypes)["id"] == "string"
+    assert [r["id"] for r in df.orderBy("_seq").collect()] == ["7", "12"]
