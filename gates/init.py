@@ -123,11 +123,52 @@ def _pyproject_addition(path: Path, chain: str, profiles_dir: str) -> tuple[str 
         kept.append("[tool.ragate]")
     else:
         addition = template
-    if isinstance(tool.get("pytest", {}).get("ini_options"), dict):
+    pytest_table = tool.get("pytest", {})
+    if isinstance(pytest_table.get("ini_options"), dict):
         kept.append("[tool.pytest.ini_options]")
+    elif any(key != "ini_options" for key in pytest_table):
+        # pytest 9's native [tool.pytest] table: pytest refuses it beside [tool.pytest.ini_options].
+        kept.append("[tool.pytest]")
     else:
         addition += PYTEST_TABLE
     return addition or None, kept
+
+
+def _collected_outside(path: Path, quality_dir: str) -> list[str] | None:
+    """The ``testpaths`` of ``path``'s pytest settings when ``quality_dir`` is not under one
+    of them (``pytest -m gate`` would then collect no gate); else ``None``."""
+    if not path.exists():
+        return None
+    table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("pytest", {})
+    testpaths = table.get("ini_options", table).get("testpaths")
+    if isinstance(testpaths, str):
+        testpaths = testpaths.split()
+    if not isinstance(testpaths, list) or not testpaths:
+        return None
+    quality = Path(quality_dir)
+    inside = any(quality == Path(t) or Path(t) in quality.parents or str(t) in (".", "") for t in testpaths)
+    return None if inside else [str(t) for t in testpaths]
+
+
+def _check_places(folder: Path, files: dict[str, str]) -> None:
+    """Refuse, before anything is written, a file to write whose folder is a file (one that
+    exists, or another file of ``files``: ``--profiles-dir pyproject.toml``), and profiles put
+    in ``.github/workflows`` (GitHub would read them as broken workflows)."""
+    names = {str(Path(name)) for name in files} | {"pyproject.toml"}
+    for name in files:
+        for parent in Path(name).parents:
+            if str(parent) == ".":
+                continue
+            if str(parent) in names or (folder / parent).is_file():
+                raise UsageError(
+                    f"{name}: {parent} is a file, not a folder; nothing was written. Choose other "
+                    "places with --profiles-dir / --quality-dir / --dataset"
+                )
+        if name.endswith(".yaml") and Path(name).parent == Path(".github/workflows"):
+            raise UsageError(
+                "--profiles-dir .github/workflows: GitHub would read the profiles as workflows; "
+                "choose another folder (for example ragate/profiles)"
+            )
 
 
 def init_project(
@@ -158,6 +199,11 @@ def init_project(
                 f"{option} {value}: a folder named {top!r} in the project would shadow ragate's own "
                 f"{top!r} package when pytest runs there; choose another place"
             )
+    if Path(dataset).suffix.lower() != ".jsonl":
+        raise UsageError(
+            f"--dataset {dataset}: init writes its example row as JSON Lines, so the file must end "
+            "in .jsonl (the gates also read CSV and Parquet datasets; add yours to the profiles later)"
+        )
     if workflows and (not PLAIN_PATH.fullmatch(profiles_dir) or ".." in Path(profiles_dir).parts):
         raise UsageError(
             f"--profiles-dir {profiles_dir!r}: the GitHub workflows name it in shell commands, so "
@@ -176,6 +222,7 @@ def init_project(
         for path, template in WORKFLOWS.items():
             files[path] = _workflow(template, profiles_dir=profiles_dir.rstrip("/"), dataset=dataset)
 
+    _check_places(folder, files)
     existing = sorted(name for name in files if (folder / name).exists())
     if existing:
         skip = " (or leave the workflows out with --no-workflows)" if set(existing) & set(WORKFLOWS) else ""
@@ -211,9 +258,14 @@ def init_project(
         steps.append('point [tool.ragate.gates] chain in pyproject.toml at your factory ("module:function")')
     if "[tool.ragate.gates]" in kept:
         steps.append(f'set [tool.ragate.gates] profiles_dir = "{profiles_dir}" (promotion trusts them)')
-    if "[tool.pytest.ini_options]" in kept:
+    for table in ("[tool.pytest.ini_options]", "[tool.pytest]"):
+        if table in kept:
+            steps.append(f'in {table}, set pythonpath = ["."] if your chain\'s package is not installed')
+    outside = _collected_outside(pyproject, quality_dir)
+    if outside is not None:
         steps.append(
-            'in [tool.pytest.ini_options], set pythonpath = ["."] if your chain\'s package is not installed'
+            f"add {quality_dir!r} to testpaths (now {outside}): as it is, pytest -m gate collects no "
+            "gate and exits 5"
         )
     steps += [
         f"replace the example row of {dataset} with your questions "

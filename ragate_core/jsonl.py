@@ -92,17 +92,30 @@ def json_objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(path:line, "on line N", object)`` for each non-blank line of a JSONL file.
 
     Raises :class:`UsageError` naming file:line for a missing file, non-UTF-8 bytes, bad
-    JSON or a line that is not an object."""
+    JSON (``NaN`` and ``Infinity`` included: Python's extension, not JSON, RFC 8259 section 6)
+    or a line that is not an object."""
     for lineno, raw in _lines(path):
         if not raw.strip():
             continue
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_not_json)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
+        except _NotJson as exc:
+            raise UsageError(
+                f"{path}:{lineno}: not valid JSON: {exc} is not a JSON value; write null for a missing one"
+            ) from exc
         if not isinstance(data, dict):
             raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
         yield f"{path}:{lineno}", f"on line {lineno}", data
+
+
+class _NotJson(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON text."""
+
+
+def _not_json(constant: str) -> Any:
+    raise _NotJson(constant)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

@@ -338,3 +338,54 @@ def test_a_profiles_dir_a_workflow_cannot_quote_is_refused(tmp_path: Path, capsy
     assert snapshot(tmp_path) == {}
     # Without workflows, the folder name is only a file path.
     assert main(["init", "--dir", str(tmp_path), "--profiles-dir", "my profiles", "--no-workflows"]) == 0
+
+
+# --- places and settings that would break the project (found by an independent tester) -------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("profiles_dir", "pyproject.toml", "pyproject.toml is a file"),
+        ("profiles_dir", "datasets/golden/qa.jsonl", "qa.jsonl is a file"),
+        ("profiles_dir", ".github/workflows", "GitHub would read the profiles as workflows"),
+        ("dataset", "data/qa.parquet", "must end in .jsonl"),
+        ("dataset", "data/qa.csv", "must end in .jsonl"),
+    ],
+)
+def test_a_place_that_cannot_hold_what_init_writes_is_refused_before_anything_is_written(
+    tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    with pytest.raises(UsageError, match=says.replace(".", r"\.")):
+        init_project(tmp_path, chain="bot.chain:build", **{option: value})
+    assert snapshot(tmp_path) == {}
+
+
+def test_a_profiles_dir_under_an_existing_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("a file")
+    with pytest.raises(UsageError, match="notes is a file"):
+        init_project(tmp_path, profiles_dir="notes/profiles")
+    assert snapshot(tmp_path) == {"notes": b"a file"}
+
+
+def test_a_native_pytest_table_is_kept_and_no_ini_options_table_is_added(tmp_path: Path) -> None:
+    # pytest 9 refuses [tool.pytest] and [tool.pytest.ini_options] in one file.
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest]\nminversion = "9.0"\n')
+    result = init_project(tmp_path, chain="bot.chain:build")
+    data = tomllib.loads((tmp_path / "pyproject.toml").read_text())
+    assert "ini_options" not in data["tool"]["pytest"] and "[tool.pytest]" in result.kept
+    assert any(step.startswith("in [tool.pytest], set pythonpath") for step in result.next_steps)
+
+
+@pytest.mark.parametrize(
+    ("testpaths", "warned"), [('["tests"]', True), ('["tests", "quality"]', False), ('["."]', False)]
+)
+def test_testpaths_that_leave_out_the_gates_are_named_in_the_next_steps(
+    tmp_path: Path, testpaths: str, warned: bool
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\ntestpaths = {testpaths}\n")
+    result = init_project(tmp_path, chain="bot.chain:build")
+    said = [step for step in result.next_steps if "to testpaths" in step]
+    assert bool(said) == warned, result.next_steps
+    if warned:
+        assert "'quality'" in said[0] and "exits 5" in said[0]

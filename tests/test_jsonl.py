@@ -60,6 +60,9 @@ BAD_LINES = {
         r"rows\.jsonl:3: duplicate id 'a' \(first on line 1\)",
     ),
     "blank question": (QuestionRow, ['{"id": "q1", "question": "   "}'], r"rows\.jsonl:1: field 'question'"),
+    # Python's json reads NaN and Infinity, which are not JSON: refused, not scored as NaN ms.
+    "NaN": (Row, ['{"id": "a", "text": "x", "n": NaN}'], r"rows\.jsonl:1: not valid JSON: NaN is not a JSON"),
+    "Infinity": (Row, ['{"id": "a", "text": "x", "n": -Infinity}'], r"rows\.jsonl:1: .*-Infinity is not"),
 }
 
 
