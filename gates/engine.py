@@ -578,13 +578,18 @@ def question_keep(case: Any) -> tuple[str, ...]:
 
 
 def load_cases(
-    profile: GateProfile, root: Path, mask: bool = True, cache: Cache | NoCache | None = None
+    profile: GateProfile,
+    root: Path,
+    mask: bool = True,
+    cache: Cache | NoCache | None = None,
+    sampled: list[str] | None = None,
 ) -> list[Case]:
     """The cases a profile selects, repeated as its sampling says.
 
     Questions are masked (:func:`mask_text`, names included) unless ``mask`` is False (for
     listing ids only); with ``cache``, masks come from (and go to) the gate cache. Raises
-    ``UsageError`` naming ``file:line`` for a bad row or a duplicate id.
+    ``UsageError`` naming ``file:line`` for a bad row or a duplicate id. ``sampled``
+    receives a line per dataset whose ``sample`` leaves cases out (:func:`sampling_note`).
     """
     cases: list[Case] = []
     datasets = []
@@ -593,6 +598,8 @@ def load_cases(
         read = _read_dataset(path, spec, tuple(profile.metrics_for(spec)))
         chosen = _select(read, spec)
         _check_selected(f"{profile.source}: datasets[{i}]", path, spec, read, chosen)
+        if sampled is not None and len(chosen) < len(read):
+            sampled.append(sampling_note(spec, read, chosen))
         datasets.append(chosen)
     if mask and cache is not None:
         prefetch_masks([(c.question, True, question_keep(c)) for chosen in datasets for c in chosen], cache)
@@ -717,6 +724,33 @@ def _check_selected(where: str, path: Path, spec: DatasetSpec, read: list[Case],
         )
 
 
+def sampling_note(spec: DatasetSpec, read: list[Case], chosen: list[Case]) -> str:
+    """One line saying how many of a dataset's cases its ``sample`` gates, and why so few:
+    with ``per_tag``, cases are grouped by their first tag, and every untagged case is in one
+    group (a golden set without tags gives ``per_tag`` cases in all)."""
+    how = []
+    sample = spec.sample
+    if sample.tags is not None:
+        how.append(f"tags {list(sample.tags)}")
+    if sample.per_tag is not None:
+        pool = [c for c in read if sample.tags is None or set(c.tags) & set(sample.tags)]
+        groups = {_stratum(c) for c in pool}
+        untagged = sum(not c.tags for c in pool)
+        how.append(
+            f"per_tag {sample.per_tag} over {len(groups)} group(s) by first tag"
+            + (f"; its {untagged} untagged cases are one group: tag them to gate more" if untagged else "")
+        )
+    if sample.limit is not None:
+        how.append(f"limit {sample.limit}")
+    return f"{spec.name}: gating {len(chosen)} of {len(read)} cases (sample: {', '.join(how)})"
+
+
+def _stratum(case: Case) -> str:
+    """A case's group for ``sample.per_tag``: its first tag; unanswerable cases form their own
+    group, so every subset tests abstention; untagged cases are one group."""
+    return UNANSWERABLE_TAG if UNANSWERABLE_TAG in case.tags else (case.tags[0] if case.tags else "")
+
+
 def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
     sample = spec.sample
     chosen = cases
@@ -727,8 +761,7 @@ def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
         # Unanswerable cases form their own stratum, so every subset tests abstention.
         strata: dict[str, list[Case]] = {}
         for c in chosen:
-            key = UNANSWERABLE_TAG if UNANSWERABLE_TAG in c.tags else (c.tags[0] if c.tags else "")
-            strata.setdefault(key, []).append(c)
+            strata.setdefault(_stratum(c), []).append(c)
         keep = set()
         for members in strata.values():
             members = sorted(members, key=lambda c: hashlib.sha256(c.id.encode()).hexdigest())

@@ -49,6 +49,7 @@ class GateSession:
     root: Path
     profile: GateProfile | None = None
     case_list: list[Any] | None = None  # gates.engine.Case, loaded and validated at start
+    sampled: list[str] = field(default_factory=list)  # what each dataset's sample left out
     run: Any = None  # GateRun, built on first use
     # A gate run was asked for (not --collect-only, not a worker): it must end with a report.
     intended: bool = False
@@ -92,7 +93,7 @@ class GateSession:
                 cache = self.open_cache()
             except UsageError:  # a damaged cache: said once, where the run needs it (gate_run)
                 cache = None
-            self.case_list = load_cases(self.load_profile(), self.root, cache=cache)
+            self.case_list = load_cases(self.load_profile(), self.root, cache=cache, sampled=self.sampled)
         return self.case_list
 
     def cache_dir(self) -> Path:
@@ -481,6 +482,8 @@ def _compute_run(config: pytest.Config, session: GateSession) -> Any:
             with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
                 reporter.write_line(f"ragate: {message}")
 
+    for line in session.sampled:
+        progress(line)
     engine = GateEngine(
         session.load_profile(),
         session.root,

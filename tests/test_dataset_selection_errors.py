@@ -56,3 +56,20 @@ def test_a_matching_filter_selects(tmp_path: Path) -> None:
     assert [c.id for c in load_cases(_profile(tmp_path, ROWS, sample={"tags": ["billing"]}), tmp_path)] == [
         "b"
     ]
+
+
+def test_a_sample_that_leaves_cases_out_says_how_many_it_gates(tmp_path: Path) -> None:
+    # An independent tester's golden set of 30 untagged rows was gated on 2 cases (per_tag: 2,
+    # one group) with nothing said: the run now says so, and how to gate more.
+    untagged = [{**ROWS[0], "id": f"u{i}", "tags": []} for i in range(5)]
+    sampled: list[str] = []
+    profile = _profile(tmp_path, [*ROWS, *untagged], sample={"per_tag": 1})
+    cases = load_cases(profile, tmp_path, sampled=sampled)
+    assert len(cases) == 3
+    assert sampled == [
+        "qa: gating 3 of 7 cases (sample: per_tag 1 over 3 group(s) by first tag; "
+        "its 5 untagged cases are one group: tag them to gate more)"
+    ]
+    everything: list[str] = []
+    load_cases(_profile(tmp_path, ROWS, sample={"per_tag": 1}), tmp_path, sampled=everything)
+    assert everything == []  # nothing left out, nothing said
