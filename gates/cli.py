@@ -57,8 +57,9 @@ def _check_output(args: argparse.Namespace, suffixes: tuple[str, ...] = JSONL_SU
         )
     if output.suffix.lower() not in suffixes:
         raise UsageError(
-            f"--output {output}: the format follows the suffix, and {output.suffix or 'no suffix'} "
-            f"is not one written here; give a path ending in {' or '.join(suffixes)}"
+            f"--output {output}: the format follows the suffix, and "
+            f"{repr(output.suffix) + ' is not one' if output.suffix else 'it has none'} written here; "
+            f"give a path ending in {' or '.join(suffixes)}"
         )
     if source is not None and output.resolve() == source.resolve():
         raise UsageError(f"--output {output}: is the --input file; write the results to another file")

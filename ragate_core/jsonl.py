@@ -98,24 +98,33 @@ def json_objects(path: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
         if not raw.strip():
             continue
         try:
-            data = json.loads(raw, parse_constant=_not_json)
+            data = json.loads(raw, parse_constant=_not_json, object_pairs_hook=_one_value_per_key)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{lineno}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
         except _NotJson as exc:
-            raise UsageError(
-                f"{path}:{lineno}: not valid JSON: {exc} is not a JSON value; write null for a missing one"
-            ) from exc
+            raise UsageError(f"{path}:{lineno}: not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
         yield f"{path}:{lineno}", f"on line {lineno}", data
 
 
 class _NotJson(ValueError):
-    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON text."""
+    """What Python's json reads and JSON is not: ``NaN``, ``Infinity``, a key given twice."""
 
 
 def _not_json(constant: str) -> Any:
-    raise _NotJson(constant)
+    raise _NotJson(f"{constant} is not a JSON value; write null for a missing one")
+
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct (JSON leaves a repeated key undefined; Python
+    keeps the last: ``{"id": "a", "id": "b"}`` would be scored as ``b`` without a word)."""
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _NotJson(f"the key {twice!r} given twice in one object")
+    return data
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

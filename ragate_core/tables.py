@@ -292,9 +292,17 @@ def _parquet_records(path: Path, model: type[BaseModel]) -> Iterator[tuple[str, 
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from exc
-    check_columns(table.column_names, model, str(path))
-    for number, record in enumerate(table.to_pylist(), start=1):
-        yield f"{path}: row {number}", record
+    # The columns first (a repeated name is said as for CSV), then the rows a record batch at
+    # a time: memory holds one batch, not the file.
+    check_columns(parquet.schema_arrow.names, model, str(path))
+    number = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=4096):
+            for record in batch.to_pylist():
+                number += 1
+                yield f"{path}: row {number}", record
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file after row {number}: {exc}") from exc

@@ -62,6 +62,7 @@ BAD_LINES = {
     "blank question": (QuestionRow, ['{"id": "q1", "question": "   "}'], r"rows\.jsonl:1: field 'question'"),
     # Python's json reads NaN and Infinity, which are not JSON: refused, not scored as NaN ms.
     "NaN": (Row, ['{"id": "a", "text": "x", "n": NaN}'], r"rows\.jsonl:1: not valid JSON: NaN is not a JSON"),
+    "a key twice": (Row, ['{"id": "a", "text": "x", "id": "b"}'], r"rows\.jsonl:1: .*key 'id' given twice"),
     "Infinity": (Row, ['{"id": "a", "text": "x", "n": -Infinity}'], r"rows\.jsonl:1: .*-Infinity is not"),
 }
 

@@ -160,6 +160,29 @@ def test_parquet_wrong_column_type_names_column_and_row(tmp_path: Path) -> None:
     assert "column 'latency_ms': expected a number (may be empty), got str 'slow'" in message
 
 
+def test_a_parquet_column_named_twice_is_said_as_for_csv(tmp_path: Path) -> None:
+    columns = [pa.array(["a"]), pa.array(["b"]), pa.array(["q"]), pa.array(["x"]), pa.array([["c"]])]
+    path = tmp_path / "twice.parquet"
+    pq.write_table(pa.Table.from_arrays(columns, names=["id", "id", "question", "answer", "contexts"]), path)
+    with pytest.raises(DataError, match=r"twice\.parquet: duplicate column name 'id'$"):
+        read_rows(path, AnswerRow)
+
+
+def test_a_large_parquet_file_is_read_in_batches_in_order(tmp_path: Path) -> None:
+    n = 10_000  # more than one record batch
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "question": ["q"] * n,
+            "answer": ["a"] * n,
+            "contexts": [["c"]] * n,
+        }
+    )
+    path = tmp_path / "big.parquet"
+    pq.write_table(table, path, row_group_size=3_000)
+    assert [r.id for r in read_rows(path, AnswerRow)] == [f"r{i}" for i in range(n)]
+
+
 def test_parquet_that_is_not_parquet(tmp_path: Path) -> None:
     path = tmp_path / "fake.parquet"
     path.write_text("id,question\n", encoding="utf-8")
