@@ -225,14 +225,12 @@ def check_input(spec: str) -> list[dict[str, Any]] | None:
             except Exception as exc:  # pyarrow's ArrowInvalid and OSError alike
                 raise UsageError(f"--input {spec}: not a Parquet file ({exc})") from exc
             _check_columns(columns, f"--input {spec}")
-            from ragate_core.tables import iter_validated_records
+            from ragate_core.tables import iter_validated_records, parquet_records
 
-            # Only the columns a row to score has (a table's other columns are not checked),
-            # read in record batches: memory holds one batch and the ids seen, not the file.
+            # Only the columns a row to score has (a table's other columns are not checked);
+            # memory holds one record batch and the ids seen, not the file.
             wanted = [c for c in columns if c in AnswerRow.model_fields]
-            batches = pq.ParquetFile(path).iter_batches(batch_size=4096, columns=wanted)
-            records = (r for batch in batches for r in batch.to_pylist())
-            named = ((f"{spec}: row {n}", r) for n, r in enumerate(records, 1))
+            named = parquet_records(pq.ParquetFile(path), spec, wanted)
             collections.deque(iter_validated_records(named, AnswerRow), maxlen=0)
         return None
     from ragate_core.tables import read_rows

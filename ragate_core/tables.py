@@ -295,14 +295,24 @@ def _parquet_records(path: Path, model: type[BaseModel]) -> Iterator[tuple[str, 
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from exc
-    # The columns first (a repeated name is said as for CSV), then the rows a record batch at
-    # a time: memory holds one batch, not the file.
+    # The columns first (a repeated name is said as for CSV), then the rows.
     check_columns(parquet.schema_arrow.names, model, str(path))
+    yield from parquet_records(parquet, str(path))
+
+
+def parquet_records(
+    parquet: Any, where: str, columns: Sequence[str] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``("<where>: row N", record)`` for each row of ``parquet`` (a ``pyarrow.parquet.ParquetFile``),
+    N from 1, read a record batch at a time: memory holds one batch, not the file.
+    ``columns``: only these (default: all). Raises :class:`DataError` for unreadable data."""
+    import pyarrow as pa
+
     number = 0
     try:
-        for batch in parquet.iter_batches(batch_size=4096):
+        for batch in parquet.iter_batches(batch_size=4096, columns=columns):
             for record in batch.to_pylist():
                 number += 1
-                yield f"{path}: row {number}", record
+                yield f"{where}: row {number}", record
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file after row {number}: {exc}") from exc
+        raise DataError(f"{where}: not a readable Parquet file after row {number}: {exc}") from exc
