@@ -251,19 +251,26 @@ def _check_columns(columns: Sequence[str], where: str) -> None:
         )
 
 
-def read_input(spark: Any, spec: str, rows: list[dict[str, Any]] | None = None) -> Any:
+def read_input(spark: Any, spec: str, rows: list[dict[str, Any]] | None = None, checked: bool = False) -> Any:
     """A DataFrame of the rows to score, with ``_seq`` (input order, 0-based).
 
     JSONL and CSV are read and validated by :func:`ragate_core.tables.read_rows` (row numbers
     in errors; ``rows``: what :func:`check_input` read already); Parquet and tables are read
     by Spark, checked for the needed columns and their rows checked by the same rules
     (:func:`_checked_rows`: a bad row is refused, a whole-number ``id`` column becomes text).
+    The rows of a single Parquet file are checked by :func:`check_input` (``checked``: it
+    ran already), not again on the executors.
     """
+    rows_checked = False
     if _is_file_spec(spec):
         path = Path(spec)
         if path.suffix.lower() in (".parquet", ".pq"):
             if not path.exists():
                 raise UsageError(f"--input {spec}: no such file")
+            if path.is_file():
+                if not checked:
+                    check_input(spec)
+                rows_checked = True
             df = spark.read.parquet(str(path))
             where = f"--input {spec}"
         else:
@@ -288,7 +295,7 @@ def read_input(spark: Any, spec: str, rows: list[dict[str, Any]] | None = None) 
     indexed = df.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
     schema = T.StructType([*df.schema.fields, T.StructField("_seq", T.LongType(), False)])
     # Rows are named as `ragate score` names a file's ("x.parquet: row 3"), or "table t: row 3".
-    return _checked_rows(spark.createDataFrame(indexed, schema), where.removeprefix("--input "))
+    return _checked_rows(spark.createDataFrame(indexed, schema), where.removeprefix("--input "), rows_checked)
 
 
 def _first_bad_row(records: Iterator[tuple[int, dict[str, Any]]], where: str) -> tuple[int, str] | None:
@@ -306,9 +313,10 @@ def _first_bad_row(records: Iterator[tuple[int, dict[str, Any]]], where: str) ->
     return None
 
 
-def _checked_rows(df: Any, where: str) -> Any:
-    """``df`` (a Parquet folder or a table, with ``_seq``) with its rows checked on the
-    executors as ``ragate score`` checks a file's, and a whole-number ``id`` column as text.
+def _checked_rows(df: Any, where: str, rows_checked: bool = False) -> Any:
+    """``df`` (Parquet or a table, with ``_seq``) with its rows checked on the executors as
+    ``ragate score`` checks a file's (unless ``rows_checked``: :func:`check_input` did it for a
+    Parquet file), and a whole-number ``id`` column as text.
 
     Raises :class:`UsageError` for the first bad row (by input order) or a duplicate id."""
     from pyspark.sql import functions as F
@@ -316,20 +324,22 @@ def _checked_rows(df: Any, where: str) -> Any:
 
     from gates.schema import AnswerRow
 
-    names = [c for c in df.columns if c in AnswerRow.model_fields]
+    if not rows_checked:
+        names = [c for c in df.columns if c in AnswerRow.model_fields]
 
-    def first_bad(rows: Iterator[Any]) -> list[tuple[int, str]]:
-        found = _first_bad_row(((r["_seq"] + 1, {n: r[n] for n in names}) for r in rows), where)
-        return [found] if found else []
+        def first_bad(rows: Iterator[Any]) -> list[tuple[int, str]]:
+            found = _first_bad_row(((r["_seq"] + 1, {n: r[n] for n in names}) for r in rows), where)
+            return [found] if found else []
 
-    bad = df.select(*names, "_seq").rdd.mapPartitions(first_bad).collect()
-    if bad:
-        raise UsageError(min(bad)[1])
+        bad = df.select(*names, "_seq").rdd.mapPartitions(first_bad).collect()
+        if bad:
+            raise UsageError(min(bad)[1])
     if isinstance(df.schema["id"].dataType, T.IntegralType):
         df = df.withColumn("id", F.col("id").cast("string"))
-    twice = df.groupBy("id").count().where(F.col("count") > 1).limit(1).collect()
-    if twice:
-        raise UsageError(f"{where}: duplicate id {twice[0]['id']!r} ({twice[0]['count']} rows)")
+    if not rows_checked:
+        twice = df.groupBy("id").count().where(F.col("count") > 1).limit(1).collect()
+        if twice:
+            raise UsageError(f"{where}: duplicate id {twice[0]['id']!r} ({twice[0]['count']} rows)")
     return df
 
 
@@ -548,7 +558,7 @@ def score_on_spark(
     check_output(output_spec)
     rows = check_input(input_spec)  # before the JVM starts: a bad file costs no session
     spark = spark_session(settings)
-    df = read_input(spark, input_spec, rows).cache()
+    df = read_input(spark, input_spec, rows, checked=True).cache()
     scored = score_frame(df, metrics).cache()
     unscored = 0
     for name in metrics:

@@ -229,3 +229,19 @@ def test_whole_number_ids_of_a_parquet_folder_are_read_as_text(spark, tmp_path) 
     df = read_input(spark, str(source))
     assert dict(df.dtypes)["id"] == "string"
     assert [r["id"] for r in df.orderBy("_seq").collect()] == ["7", "12"]
+
+
+def test_a_parquet_file_is_checked_before_spark_and_its_whole_number_ids_are_text(spark, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good, bad = tmp_path / "good.parquet", tmp_path / "bad.parquet"
+    answers = {"question": ["q", "q"], "answer": ["a", "a"], "contexts": [["c"], ["c"]]}
+    pq.write_table(pa.table({"id": [7, 12], **answers}), good)
+    pq.write_table(pa.table({"id": [1, 1], **answers}), bad)
+    df = read_input(spark, str(good))
+    assert dict(df.dtypes)["id"] == "string"
+    assert [r["id"] for r in df.orderBy("_seq").collect()] == ["7", "12"]
+    # Called without check_input first, read_input runs it: the file's rows are still checked.
+    with pytest.raises(UsageError, match="duplicate id '1'"):
+        read_input(spark, str(bad))
