@@ -733,7 +733,7 @@ def sampling_note(spec: DatasetSpec, read: list[Case], chosen: list[Case]) -> st
     if sample.tags is not None:
         how.append(f"tags {list(sample.tags)}")
     if sample.per_tag is not None:
-        pool = [c for c in read if sample.tags is None or set(c.tags) & set(sample.tags)]
+        pool = _with_tags(read, sample.tags)
         groups = {_stratum(c) for c in pool}
         untagged = sum(not c.tags for c in pool)
         how.append(
@@ -751,11 +751,14 @@ def _stratum(case: Case) -> str:
     return UNANSWERABLE_TAG if UNANSWERABLE_TAG in case.tags else (case.tags[0] if case.tags else "")
 
 
+def _with_tags(cases: list[Case], tags: Sequence[str] | None) -> list[Case]:
+    """The cases holding any of ``tags`` (``sample.tags``); all of them when ``tags`` is None."""
+    return cases if tags is None else [c for c in cases if set(c.tags) & set(tags)]
+
+
 def _select(cases: list[Case], spec: DatasetSpec) -> list[Case]:
     sample = spec.sample
-    chosen = cases
-    if sample.tags is not None:
-        chosen = [c for c in chosen if set(c.tags) & set(sample.tags)]
+    chosen = _with_tags(cases, sample.tags)
     if sample.per_tag is not None:
         # Stratified and stable: within each first tag, the cases whose id hashes lowest.
         # Unanswerable cases form their own stratum, so every subset tests abstention.
